@@ -1,0 +1,48 @@
+"""minifw: a small neural-network framework on NumPy and HIPS autograd.
+
+Every gradient has two independent sources, central differences and autograd, and a gradient
+checker holds them against each other.
+
+>>> import numpy as onp, minifw as mf
+>>> model = mf.Sequential(mf.Linear(4, 8), mf.ReLU(), mf.Linear(8, 3))
+>>> params = model.init(onp.random.default_rng(0))
+>>> x, t = onp.ones((2, 4)), onp.array([0, 2])
+>>> f = lambda p: mf.SoftmaxCrossEntropy()(model(p, x), t)
+>>> sorted(mf.grad(f)(params)["0"]), mf.check_grads(f, params).ok
+(['W', 'b'], True)
+"""
+
+import autograd.numpy as np
+from autograd.extend import defvjp, primitive
+
+from minifw import functions, numerical, optim
+from minifw.files import load, save
+from minifw.gradcheck import assert_grads_close, check_grads, check_layer
+from minifw.gradients import grad, value_and_grad
+from minifw.layers import (
+    Identity,
+    Layer,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Step,
+    Tanh,
+)
+from minifw.losses import CrossEntropyError, Loss, MeanSquaredError, SoftmaxCrossEntropy, SumSquaresError
+from minifw.perceptron import Perceptron
+from minifw.report import GradCheckReport, GradCheckRow
+from minifw.training import History, accuracy, fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "np", "primitive", "defvjp", "functions", "numerical", "optim",
+    "Layer", "Linear", "Identity", "Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax",
+    "Sequential", "Loss", "SumSquaresError", "MeanSquaredError", "CrossEntropyError",
+    "SoftmaxCrossEntropy", "grad", "value_and_grad", "Perceptron", "fit", "accuracy", "History",
+    "save", "load", "check_grads", "check_layer", "assert_grads_close", "GradCheckReport",
+    "GradCheckRow",
+]

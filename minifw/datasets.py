@@ -1,0 +1,404 @@
+"""Data sets: the 8x8 digits shipped with scikit-learn, and MNIST from the IDX files.
+
+Both loaders return ``((x_train, t_train), (x_test, t_test))`` the way the book
+"Deep Learning from Scratch" does: ``flatten`` gives one row per image, otherwise images are
+``(N, 1, height, width)``; ``one_hot_label`` turns the integer labels into one-hot rows.
+
+:func:`load_digits` needs no download, so it is the data set for examples and tests.
+:func:`load_mnist` reads the four standard IDX files (gzipped or not) from a cache folder and
+downloads the missing ones, verified by SHA-256, when it may.
+
+>>> (x_train, t_train), (x_test, t_test) = load_digits()
+>>> x_train.shape, t_train.shape, x_test.shape, t_test.shape
+((1438, 64), (1438,), (359, 64), (359,))
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import math
+import os
+import struct
+import tempfile
+import urllib.request
+import zlib
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+PathArg = str | os.PathLike[str]
+Split = tuple[np.ndarray, np.ndarray]
+
+MNIST_FILES: dict[str, str] = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+"""The four MNIST files, by role, under their download (gzipped) names."""
+
+MNIST_SHA256: dict[str, str] = {
+    "train-images-idx3-ubyte.gz": (
+        "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"
+    ),
+    "train-labels-idx1-ubyte.gz": (
+        "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"
+    ),
+    "t10k-images-idx3-ubyte.gz": (
+        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"
+    ),
+    "t10k-labels-idx1-ubyte.gz": (
+        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaaf7d8b5b2f6c2eb1"
+    ),
+}
+"""SHA-256 hex digests of the original gzipped MNIST files; downloads must match them."""
+
+DEFAULT_MNIST_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+"""Base URL the MNIST files are downloaded from when neither ``mirror`` nor
+``MINIFW_MNIST_MIRROR`` says otherwise."""
+
+DATA_ENV = "MINIFW_DATA"
+MIRROR_ENV = "MINIFW_MNIST_MIRROR"
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_IDX_UBYTE = 0x08
+_MNIST_CLASSES = 10
+_CHUNK_BYTES = 1 << 20
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """Data set files are missing and could not (or may not) be downloaded.
+
+    The message names the missing files and the folder to put them in.
+    """
+
+
+def load_digits(
+    *,
+    normalize: bool = True,
+    flatten: bool = True,
+    one_hot_label: bool = False,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+) -> tuple[Split, Split]:
+    """Load scikit-learn's 8x8 handwritten digits (1797 images, 10 classes), split in two.
+
+    The split is a shuffle with ``numpy.random.default_rng(seed)``: the same seed gives the
+    same split, and the test part holds ``round(1797 * test_fraction)`` samples (at least one,
+    and at least one left for training).
+
+    Arguments:
+        normalize: scale the pixels (0..16) to [0, 1]; otherwise keep the raw values.
+        flatten: images as rows of 64; otherwise shaped ``(N, 1, 8, 8)``.
+        one_hot_label: labels as one-hot rows ``(N, 10)`` of float64; otherwise int64 ``(N,)``.
+        test_fraction: the share of samples held out for testing, in (0, 1).
+        seed: seeds the shuffle.
+
+    Returns:
+        ``((x_train, t_train), (x_test, t_test))`` with float64 images.
+
+    Raises:
+        ValueError: ``test_fraction`` is not in (0, 1).
+
+    >>> (x_train, t_train), _ = load_digits(flatten=False, one_hot_label=True, test_fraction=0.5)
+    >>> x_train.shape, t_train.shape, float(x_train.max()), set(t_train.sum(axis=1).tolist())
+    ((899, 1, 8, 8), (899, 10), 1.0, {1.0})
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    # Imported here so that importing minifw does not pay for scikit-learn.
+    from sklearn.datasets import load_digits as sklearn_load_digits
+
+    pixels, labels = sklearn_load_digits(return_X_y=True)
+    images = np.asarray(pixels, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64)
+    if normalize:
+        images = images / 16.0
+    if not flatten:
+        images = images.reshape(-1, 1, 8, 8)
+    targets: np.ndarray = labels
+    if one_hot_label:
+        targets = np.eye(10, dtype=np.float64)[labels]
+
+    count = len(labels)
+    test_count = min(max(round(count * test_fraction), 1), count - 1)
+    order = np.random.default_rng(seed).permutation(count)
+    test, train = order[:test_count], order[test_count:]
+    return (images[train], targets[train]), (images[test], targets[test])
+
+
+def read_idx(path: PathArg, *, ndim: int | None = None) -> np.ndarray:
+    """Read an IDX file of unsigned bytes (the MNIST format), gzipped or not.
+
+    The header is a big-endian magic number ``0x000008NN`` (``NN`` = number of dimensions,
+    so 0x00000803 for images and 0x00000801 for labels), then one big-endian 32-bit size per
+    dimension, then the uint8 payload. A gzipped file is recognised by its content (it starts
+    with the bytes 1f 8b), not by its name.
+
+    Arguments:
+        path: the file.
+        ndim: if given, the number of dimensions the file must have.
+
+    Returns:
+        A uint8 array shaped as the header says.
+
+    Raises:
+        ValueError: the file is not IDX of unsigned bytes, has other than ``ndim`` dimensions,
+            is a corrupt gzip stream, or its payload length does not match the header.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     write_idx(f"{folder}/labels.gz", np.array([3, 1, 4], dtype=np.uint8))
+    ...     read_idx(f"{folder}/labels.gz", ndim=1)
+    array([3, 1, 4], dtype=uint8)
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    if data[:2] == _GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as error:
+            raise ValueError(f"{path}: corrupt gzip data ({error})") from error
+    if len(data) < 4:
+        raise ValueError(f"{path}: {len(data)} bytes is too short for an IDX header (needs 4)")
+    magic = int.from_bytes(data[:4], "big")
+    dimensions = data[3]
+    if data[:2] != b"\x00\x00" or data[2] != _IDX_UBYTE or dimensions == 0:
+        raise ValueError(
+            f"{path}: not an IDX file of unsigned bytes: magic number 0x{magic:08x}, expected "
+            "0x000008NN (0x00000803 for images, 0x00000801 for labels)"
+        )
+    if ndim is not None and dimensions != ndim:
+        raise ValueError(
+            f"{path}: magic number 0x{magic:08x} means {dimensions} dimensions, expected {ndim} "
+            f"(magic 0x{0x800 + ndim:08x})"
+        )
+    header_bytes = 4 + 4 * dimensions
+    if len(data) < header_bytes:
+        raise ValueError(
+            f"{path}: truncated IDX header: {len(data)} bytes, the header of a "
+            f"{dimensions}-dimensional file needs {header_bytes}"
+        )
+    shape: tuple[int, ...] = struct.unpack(f">{dimensions}I", data[4:header_bytes])
+    expected = math.prod(shape)
+    actual = len(data) - header_bytes
+    if actual != expected:
+        raise ValueError(
+            f"{path}: the header promises {expected} bytes of data for shape {shape}, "
+            f"but the file holds {actual} (truncated or corrupt)"
+        )
+    # Copied so the result is writable and does not keep the whole file's bytes alive.
+    array: np.ndarray = np.frombuffer(data, dtype=np.uint8, offset=header_bytes).reshape(shape)
+    return array.copy()
+
+
+def write_idx(path: PathArg, array: np.ndarray) -> None:
+    """Write a uint8 array as an IDX file, gzipped when ``path`` ends in ``.gz``.
+
+    The inverse of :func:`read_idx`.
+
+    Arguments:
+        path: the file to write.
+        array: the data; it must have at least one dimension and only values 0..255.
+
+    Raises:
+        ValueError: ``array`` is not uint8 or has no dimensions.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     write_idx(f"{folder}/images", np.zeros((2, 3, 3), dtype=np.uint8))
+    ...     read_idx(f"{folder}/images").shape
+    (2, 3, 3)
+    """
+    array = np.asarray(array)
+    if array.dtype != np.uint8 or array.ndim == 0:
+        raise ValueError(
+            f"IDX needs a uint8 array with at least one dimension, got {array.dtype} "
+            f"with shape {array.shape}"
+        )
+    header = bytes([0, 0, _IDX_UBYTE, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + np.ascontiguousarray(array).tobytes()
+    path = Path(path)
+    if path.suffix == ".gz":
+        data = gzip.compress(data, mtime=0)
+    path.write_bytes(data)
+
+
+def load_mnist(
+    normalize: bool = True,
+    flatten: bool = True,
+    one_hot_label: bool = False,
+    *,
+    cache_dir: PathArg | None = None,
+    mirror: str | None = None,
+    download: bool = True,
+    sha256: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+) -> tuple[Split, Split]:
+    """Load MNIST (60000 training and 10000 test images of 28x28) as the book does.
+
+    The four IDX files (:data:`MNIST_FILES`) are read from a folder: ``cache_dir``, else the
+    environment variable ``MINIFW_DATA``, else ``$XDG_CACHE_HOME/minifw/mnist`` (by default
+    ``~/.cache/minifw/mnist``). Each may be there gzipped (``train-images-idx3-ubyte.gz``) or
+    not (``train-images-idx3-ubyte``). Missing files are downloaded, when ``download`` is
+    true, from ``mirror``, else ``MINIFW_MNIST_MIRROR``, else :data:`DEFAULT_MNIST_MIRROR`;
+    each download is checked against its SHA-256 and only then moved into the folder, so no
+    partial or unverified file is ever left there. Files already in the folder are trusted.
+
+    Arguments:
+        normalize: pixels as float32 in [0, 1]; otherwise the raw uint8 values 0..255.
+        flatten: images as rows of 784; otherwise shaped ``(N, 1, 28, 28)``.
+        one_hot_label: labels as one-hot float32 rows ``(N, 10)``; otherwise int64 ``(N,)``.
+        cache_dir: the folder holding (or to receive) the files.
+        mirror: base URL of the download; the file names are appended to it.
+        download: whether missing files may be downloaded.
+        sha256: hex digests of the gzipped files by name (default :data:`MNIST_SHA256`).
+        timeout: seconds to wait on the network before giving up.
+
+    Returns:
+        ``((x_train, t_train), (x_test, t_test))``.
+
+    Raises:
+        DatasetNotFoundError: files are missing and ``download`` is false or the download
+            failed; the message lists the files and the folder to put them in.
+        ValueError: a download does not match its digest, or a file is not valid MNIST IDX.
+
+    >>> import tempfile
+    >>> labels = np.array([3, 7], dtype=np.uint8)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     for prefix in ("train", "t10k"):
+    ...         write_idx(f"{folder}/{prefix}-images-idx3-ubyte.gz", np.ones((2, 28, 28), "u1"))
+    ...         write_idx(f"{folder}/{prefix}-labels-idx1-ubyte", labels)
+    ...     (x_train, t_train), _ = load_mnist(cache_dir=folder, download=False)
+    >>> x_train.shape, x_train.dtype, t_train.tolist()
+    ((2, 784), dtype('float32'), [3, 7])
+    """
+    folder = _mnist_folder(cache_dir)
+    found: dict[str, Path] = {}
+    missing: list[str] = []
+    for name in MNIST_FILES.values():
+        path = _find_file(folder, name)
+        if path is None:
+            missing.append(name)
+        else:
+            found[name] = path
+    if missing:
+        base_url = mirror or os.environ.get(MIRROR_ENV) or DEFAULT_MNIST_MIRROR
+        if not download:
+            raise DatasetNotFoundError(
+                _missing_message(folder, missing, base_url, "downloading is turned off")
+            )
+        digests = MNIST_SHA256 if sha256 is None else sha256
+        for index, name in enumerate(missing):
+            try:
+                found[name] = _download(base_url, name, folder, digests, timeout)
+            except (OSError, http.client.HTTPException) as error:
+                reason = f"the download failed: {error}"
+                message = _missing_message(folder, missing[index:], base_url, reason)
+                raise DatasetNotFoundError(message) from error
+
+    paths = {role: found[name] for role, name in MNIST_FILES.items()}
+    splits = [
+        _mnist_split(
+            paths[f"{part}_images"], paths[f"{part}_labels"], normalize, flatten, one_hot_label
+        )
+        for part in ("train", "test")
+    ]
+    return splits[0], splits[1]
+
+
+def _mnist_folder(cache_dir: PathArg | None) -> Path:
+    """The folder MNIST lives in: the argument, else ``$MINIFW_DATA``, else the user cache."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    from_environment = os.environ.get(DATA_ENV)
+    if from_environment:
+        return Path(from_environment).expanduser()
+    cache_home = os.environ.get("XDG_CACHE_HOME")
+    # The XDG specification says relative paths in XDG_* variables are to be ignored.
+    if not cache_home or not os.path.isabs(cache_home):
+        cache_home = str(Path.home() / ".cache")
+    return Path(cache_home) / "minifw" / "mnist"
+
+
+def _find_file(folder: Path, gzip_name: str) -> Path | None:
+    """The file ``gzip_name`` in ``folder``, or the same without ``.gz``, or None."""
+    for name in (gzip_name, gzip_name.removesuffix(".gz")):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _missing_message(folder: Path, missing: list[str], base_url: str, reason: str) -> str:
+    listing = "\n".join(f"    {name}" for name in missing)
+    return (
+        f"MNIST files missing from {folder} ({reason}).\n"
+        f"Put these files into {folder} (gzipped, or unzipped without '.gz'):\n{listing}\n"
+        f"They can be downloaded from {base_url}. To use another folder pass cache_dir= or set "
+        f"{DATA_ENV}; to use another mirror pass mirror= or set {MIRROR_ENV}."
+    )
+
+
+def _download(
+    base_url: str, name: str, folder: Path, digests: Mapping[str, str], timeout: float
+) -> Path:
+    """Download ``base_url + name`` into ``folder`` if it matches its SHA-256; return the path.
+
+    The data goes to a temporary file in ``folder`` that is renamed only after the digest
+    matched, so readers never see a partial file, and it is removed on any failure.
+    """
+    if name not in digests:
+        raise ValueError(f"no SHA-256 digest known for {name}; cannot verify its download")
+    expected = digests[name].lower()
+    url = (base_url if base_url.endswith("/") else base_url + "/") + name
+    folder.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
+    try:
+        digest = hashlib.sha256()
+        with (
+            os.fdopen(descriptor, "wb") as output,
+            urllib.request.urlopen(url, timeout=timeout) as response,
+        ):
+            while chunk := response.read(_CHUNK_BYTES):
+                digest.update(chunk)
+                output.write(chunk)
+            output.flush()
+            os.fsync(output.fileno())
+        actual = digest.hexdigest()
+        if actual != expected:
+            raise ValueError(
+                f"checksum mismatch for {name} downloaded from {url}: expected SHA-256 "
+                f"{expected}, got {actual}; the file was not kept"
+            )
+        destination = folder / name
+        os.replace(temporary, destination)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return destination
+
+
+def _mnist_split(
+    images_path: Path, labels_path: Path, normalize: bool, flatten: bool, one_hot_label: bool
+) -> Split:
+    """Read one images file and its labels file and shape them as :func:`load_mnist` says."""
+    images = read_idx(images_path, ndim=3)
+    labels = read_idx(labels_path, ndim=1)
+    if len(images) != len(labels):
+        raise ValueError(
+            f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels"
+        )
+    if labels.size and labels.max() >= _MNIST_CLASSES:
+        raise ValueError(
+            f"{labels_path}: label {int(labels.max())} is not a digit 0..{_MNIST_CLASSES - 1}"
+        )
+    count, height, width = images.shape
+    x: np.ndarray = images.astype(np.float32) / np.float32(255.0) if normalize else images
+    x = x.reshape(count, height * width) if flatten else x.reshape(count, 1, height, width)
+    t: np.ndarray = labels.astype(np.int64)
+    if one_hot_label:
+        t = np.eye(_MNIST_CLASSES, dtype=np.float32)[labels]
+    return x, t

@@ -1,0 +1,163 @@
+"""Optimizers: ``opt.update(params, grads)`` changes the arrays of ``params`` in place.
+
+One base, :class:`Optimizer`, checks the gradients (structure, shapes, finiteness) before
+anything changes, keeps state per dotted parameter path, and hands each array to ``_rule``;
+each optimizer is its rule, a few lines. Refused gradients leave ``params`` and the state as
+they were.
+
+>>> import numpy as onp
+>>> params = {"w": onp.array([1.0, 2.0])}
+>>> SGD(lr=0.5).update(params, {"w": onp.array([2.0, 2.0])})
+>>> params["w"]
+array([0., 1.])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as onp
+
+from minifw.tree import Tree, check_like, leaves
+
+
+def _positive(name: str, value: float) -> float:
+    if not (isinstance(value, (int, float)) and onp.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _fraction(name: str, value: float) -> float:
+    if not (isinstance(value, (int, float)) and 0 <= value < 1):
+        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+    return float(value)
+
+
+class Optimizer:
+    """Base of the optimizers: validation, per-path state, and the in-place update.
+
+    Subclasses define ``_rule(state, g) -> delta``; ``state`` is this path's dict.
+    """
+
+    def __init__(self, lr: float):
+        self.lr = _positive("lr", lr)
+        self.state: dict[str, dict[str, Any]] = {}
+        self.iterations = 0
+
+    def update(self, params: Tree, grads: Tree) -> None:
+        """Apply one step to every array of ``params`` (in place) from ``grads``.
+
+        Arguments:
+            params: the parameter tree; its arrays are changed in place.
+            grads: gradients with exactly the structure and shapes of ``params``.
+
+        Raises ``ValueError`` if the structure, a shape or a value (NaN, inf) is wrong; then
+        nothing has changed.
+        """
+        check_like(params, grads, "gradients")
+        pairs = list(zip(leaves(params), leaves(grads)))
+        for (path, p), (_, g) in pairs:
+            if not isinstance(p, onp.ndarray) or p.dtype.kind != "f" or not p.flags.writeable:
+                raise TypeError(
+                    f"parameter {path!r} must be a writeable float ndarray to update in place, "
+                    f"got {type(p).__name__} {getattr(p, 'dtype', '')}"
+                )
+            if not onp.all(onp.isfinite(g)):
+                raise ValueError(f"gradient at {path!r} is not finite: {onp.asarray(g).ravel()[:5]}")
+        self.iterations += 1
+        deltas = [self._rule(self.state.setdefault(path, {}), onp.asarray(g, dtype=p.dtype))
+                  for (path, p), (_, g) in pairs]
+        for ((_, p), _), d in zip(pairs, deltas):
+            p += d
+
+    def _rule(self, state: dict[str, Any], g: onp.ndarray) -> onp.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k not in ("state", "iterations"))
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent: ``W -= lr * g``.
+
+    >>> import numpy as onp
+    >>> p = {"w": onp.array([1.0])}; SGD(lr=0.1).update(p, {"w": onp.array([1.0])}); p["w"]
+    array([0.9])
+    """
+
+    def __init__(self, lr: float = 0.01):
+        super().__init__(lr)
+
+    def _rule(self, state: dict[str, Any], g: onp.ndarray) -> onp.ndarray:
+        return -self.lr * g
+
+
+class Momentum(Optimizer):
+    """Momentum (Polyak 1964; the book's form): ``v = momentum * v - lr * g; W += v``."""
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9):
+        super().__init__(lr)
+        self.momentum = _fraction("momentum", momentum)
+
+    def _rule(self, state: dict[str, Any], g: onp.ndarray) -> onp.ndarray:
+        state["v"] = self.momentum * state.get("v", 0.0) - self.lr * g
+        return state["v"].copy()
+
+
+class AdaGrad(Optimizer):
+    """AdaGrad (Duchi et al. 2011): ``h += g * g; W -= lr * g / (sqrt(h) + 1e-7)``."""
+
+    def __init__(self, lr: float = 0.01):
+        super().__init__(lr)
+
+    def _rule(self, state: dict[str, Any], g: onp.ndarray) -> onp.ndarray:
+        state["h"] = state.get("h", 0.0) + g * g
+        return -self.lr * g / (onp.sqrt(state["h"]) + 1e-7)
+
+
+class RMSProp(Optimizer):
+    """RMSProp (Tieleman and Hinton 2012): ``h = d*h + (1-d)*g*g; W -= lr*g/(sqrt(h)+1e-7)``."""
+
+    def __init__(self, lr: float = 0.01, decay_rate: float = 0.99):
+        super().__init__(lr)
+        self.decay_rate = _fraction("decay_rate", decay_rate)
+
+    def _rule(self, state: dict[str, Any], g: onp.ndarray) -> onp.ndarray:
+        d = self.decay_rate
+        state["h"] = d * state.get("h", 0.0) + (1 - d) * g * g
+        return -self.lr * g / (onp.sqrt(state["h"]) + 1e-7)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba 2015, Algorithm 1): bias-corrected moments, ``eps = 1e-8``.
+
+    ``m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g;``
+    ``W -= lr * m_hat / (sqrt(v_hat) + eps)`` with ``m_hat = m / (1 - b1**t)``,
+    ``v_hat = v / (1 - b2**t)``, ``t`` the step number from 1.
+
+    >>> import numpy as onp
+    >>> p = {"w": onp.array([1.0])}; Adam(lr=0.1).update(p, {"w": onp.array([5.0])}); p["w"]
+    array([0.9])
+    """
+
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8):
+        super().__init__(lr)
+        self.beta1 = _fraction("beta1", beta1)
+        self.beta2 = _fraction("beta2", beta2)
+        self.eps = _positive("eps", eps)
+
+    def _rule(self, state: dict[str, Any], g: onp.ndarray) -> onp.ndarray:
+        b1, b2, t = self.beta1, self.beta2, self.iterations
+        state["m"] = b1 * state.get("m", 0.0) + (1 - b1) * g
+        state["v"] = b2 * state.get("v", 0.0) + (1 - b2) * g * g
+        m_hat = state["m"] / (1 - b1**t)
+        v_hat = state["v"] / (1 - b2**t)
+        return -self.lr * m_hat / (onp.sqrt(v_hat) + self.eps)
+
+
+#: The optimizers by name, for the command line.
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD, "momentum": Momentum, "adagrad": AdaGrad, "rmsprop": RMSProp, "adam": Adam,
+}

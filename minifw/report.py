@@ -1,0 +1,103 @@
+"""The gradient checker's report: one row per parameter path, and the table ``str()`` prints.
+
+>>> row = GradCheckRow("W", (2, 2), True, (0, 1), 1.0, 1.0, 0.0, 0.0, 0, 4, 0)
+>>> report = GradCheckReport([row], "full", "float64", 6e-6, 1e-6, 1e-9)
+>>> report.ok, report.max_abs_error
+(True, 0.0)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class GradCheckRow:
+    """The check of one parameter array (or of the input ``"x"``).
+
+    ``index`` is the worst element's index in full mode, or the worst direction's number in
+    projection mode; ``autograd`` and ``numerical`` are the two values there (a directional
+    derivative in projection mode). Errors are over the elements not judged to be on a kink;
+    ``rel_error`` is ``|autograd - numerical| / max(|autograd|, |numerical|, atol)``.
+    """
+
+    path: str
+    shape: tuple[int, ...]
+    ok: bool
+    index: Any
+    autograd: float
+    numerical: float
+    abs_error: float
+    rel_error: float
+    kinks: int
+    checked: int
+    failures: int
+    verdict: str = ""
+
+
+@dataclass
+class GradCheckReport:
+    """Everything a gradient check found: ``ok``, the worst errors, and a row per path.
+
+    ``h``, ``rtol`` and ``atol`` are the values used (``atol`` already scaled by ``|f|``); an
+    element passes when ``|autograd - numerical| <= atol + rtol * max(|autograd|, |numerical|)``.
+    """
+
+    rows: list[GradCheckRow]
+    mode: str
+    dtype: str
+    h: float
+    rtol: float
+    atol: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every row passed."""
+        return all(r.ok for r in self.rows)
+
+    @property
+    def max_abs_error(self) -> float:
+        """The largest ``|autograd - numerical|`` over all rows (kinks excluded)."""
+        return max((r.abs_error for r in self.rows), default=0.0)
+
+    @property
+    def max_rel_error(self) -> float:
+        """The largest relative error over all rows (kinks excluded)."""
+        return max((r.rel_error for r in self.rows), default=0.0)
+
+    @property
+    def kinks(self) -> int:
+        """How many elements (or directions) were judged to be on a kink."""
+        return sum(r.kinks for r in self.rows)
+
+    def __str__(self) -> str:
+        unit = "elements" if self.mode == "full" else "directions"
+        head = (
+            f"gradient check ({self.mode} mode, {self.dtype}): "
+            f"{'OK' if self.ok else 'FAILED'}; h={self.h:.3g}, rtol={self.rtol:.3g}, "
+            f"atol={self.atol:.3g}"
+        )
+        cols = ["path", "shape", "ok", "worst", "autograd", "numerical", "abs err", "rel err",
+                f"kinks/{unit}"]
+        table = [cols] + [
+            [
+                r.path,
+                "x".join(map(str, r.shape)) or "()",
+                "ok" if r.ok else f"FAIL({r.failures})",
+                str(r.index),
+                f"{r.autograd:.8g}",
+                f"{r.numerical:.8g}",
+                f"{r.abs_error:.2e}",
+                f"{r.rel_error:.2e}",
+                f"{r.kinks}/{r.checked}",
+            ]
+            for r in self.rows
+        ]
+        widths = [max(len(line[i]) for line in table) for i in range(len(cols))]
+        lines = [head] + ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
+                          for line in table]
+        lines += [f"{r.path}: {r.verdict}" for r in self.rows if r.verdict]
+        lines += self.notes
+        return "\n".join(lines)

@@ -1,0 +1,116 @@
+"""Parameter trees: nested dicts of arrays, addressed by dotted paths.
+
+A model's parameters are plain data, ``{"0": {"W": ..., "b": ...}}``; this module walks them.
+Every place that needs "each array with its path" (optimizers, numerical gradients, the
+gradient checker, files) uses :func:`leaves`, so the order and the path spelling are the same
+everywhere.
+
+>>> import numpy as onp
+>>> params = {"0": {"W": onp.zeros((2, 3)), "b": onp.zeros(3)}}
+>>> [(path, a.shape) for path, a in leaves(params)]
+[('0.W', (2, 3)), ('0.b', (3,))]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as onp
+
+Tree = Any  # an array (lists and scalars are arrays too), or a dict of trees
+
+
+def leaves(tree: Tree, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Yield ``(path, array)`` for every leaf of ``tree``, depth first, in insertion order.
+
+    Arguments:
+        tree: a nested dict whose leaves are arrays (anything else is a leaf).
+        prefix: the path of ``tree`` itself (``""`` at the root).
+
+    Returns:
+        An iterator of dotted paths (``"0.W"``; ``""`` for a bare array) and leaves.
+
+    >>> [p for p, _ in leaves({"a": {"b": [1.0, 2.0]}, "c": 3.0})]
+    ['a.b', 'c']
+    """
+    if not isinstance(tree, dict):
+        yield prefix, tree
+        return
+    for key, sub in tree.items():
+        if not isinstance(key, str):
+            raise TypeError(f"parameter keys must be strings, got {key!r} at {prefix or 'root'}")
+        yield from leaves(sub, f"{prefix}.{key}" if prefix else str(key))
+
+
+def tree_map(fn: Callable[..., Any], tree: Tree, *others: Tree) -> Tree:
+    """Apply ``fn`` to every leaf of ``tree`` (and the matching leaves of ``others``).
+
+    >>> tree_map(lambda a: 2 * a, {"w": 1.5, "v": {"u": 1.0}})
+    {'w': 3.0, 'v': {'u': 2.0}}
+    """
+    if isinstance(tree, dict):
+        return {k: tree_map(fn, v, *(o[k] for o in others)) for k, v in tree.items()}
+    return fn(tree, *others)
+
+
+def unflatten(items: dict[str, Any]) -> dict[str, Any]:
+    """Rebuild a nested dict from ``{dotted path: array}``; the inverse of :func:`leaves`.
+
+    >>> unflatten({"0.W": 1, "0.b": 2, "c": 3})
+    {'0': {'W': 1, 'b': 2}, 'c': 3}
+    """
+    root: dict[str, Any] = {}
+    for path, value in items.items():
+        node = root
+        *parents, last = path.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"path {path!r} passes through a leaf")
+        node[last] = value
+    return root
+
+
+def copy_float(tree: Tree) -> Tree:
+    """A deep copy whose leaves are float ndarrays (floats keep their dtype, the rest is float64).
+
+    Integers are never truncated: they become float64 before anything is computed with them.
+
+    >>> copy_float({"x": [1, 2]})["x"].dtype
+    dtype('float64')
+    """
+    return tree_map(_as_float_array, tree)
+
+
+def _as_float_array(a: Any) -> onp.ndarray:
+    a = onp.array(a)
+    if a.dtype.kind == "O":
+        raise TypeError(f"expected numeric arrays, got an object array {a!r}")
+    return a if a.dtype.kind == "f" else a.astype(onp.float64)
+
+
+def check_like(reference: Tree, other: Tree, what: str) -> None:
+    """Raise ``ValueError`` unless ``other`` has the paths and shapes of ``reference``.
+
+    Arguments:
+        reference: the tree whose structure is expected (e.g. the parameters).
+        other: the tree to check (e.g. gradients).
+        what: how to call ``other`` in the message.
+
+    >>> import numpy as onp
+    >>> check_like({"W": onp.zeros(2)}, {"W": onp.zeros(3)}, "grads")
+    Traceback (most recent call last):
+    ...
+    ValueError: grads at 'W' has shape (3,), expected (2,)
+    """
+    ref = dict(leaves(reference))
+    got = dict(leaves(other))
+    if ref.keys() != got.keys():
+        missing = sorted(ref.keys() - got.keys())
+        extra = sorted(got.keys() - ref.keys())
+        raise ValueError(f"{what} do not match the parameters: missing {missing}, extra {extra}")
+    for path, r in ref.items():
+        g_shape = onp.shape(got[path])
+        if g_shape != onp.shape(r):
+            raise ValueError(f"{what} at {path!r} has shape {g_shape}, expected {onp.shape(r)}")
