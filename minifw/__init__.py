@@ -38,6 +38,16 @@ from minifw.training import History, accuracy, fit
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # minifw.testing imports hypothesis (slow to import): loaded on first use
+    if name == "testing":
+        import importlib
+
+        return importlib.import_module("minifw.testing")
+    raise AttributeError(f"module 'minifw' has no attribute {name!r}")
+
+
 __all__ = [
     "np", "primitive", "defvjp", "functions", "numerical", "optim",
     "Layer", "Linear", "Identity", "Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax",

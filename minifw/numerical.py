@@ -54,8 +54,11 @@ def scalar_value(value: Any, what: str = "f") -> Any:
     return v.reshape(()).item() if v.dtype.kind != "f" else v.reshape(())[()]
 
 
-def evaluate_at(f: Callable[[Tree], Any], tree: Tree, a: onp.ndarray, idx: Any, value: Any) -> Any:
+def evaluate_at(f: Callable[[Tree], Any], tree: Tree, a: onp.ndarray, idx: Any, value: Any,
+                scalar: bool = True) -> Any:
     """``f(tree)`` with ``a[idx]`` (a leaf of ``tree``) set to ``value``, restored afterwards.
+
+    ``f`` must return a scalar unless ``scalar`` is false.
 
     The original element is put back bit for bit in a ``finally``, also when ``f`` raises.
 
@@ -66,7 +69,7 @@ def evaluate_at(f: Callable[[Tree], Any], tree: Tree, a: onp.ndarray, idx: Any, 
     old = a[idx].copy()
     try:
         a[idx] = value
-        return scalar_value(f(tree))
+        return scalar_value(f(tree)) if scalar else f(tree)
     finally:
         a[idx] = old
 

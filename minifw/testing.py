@@ -1,0 +1,213 @@
+"""Hypothesis strategies and one-line gradient properties, for minifw's tests and for users'.
+
+Arrays have bounded shapes and values, and are seeded with the values where gradients are
+hard: exactly 0 (the kink of ReLU, leaky ReLU and step), just beside it (``+-1e-9``), and
+plain numbers. Layers, losses and small networks are drawn from every built-in kind.
+
+Turn "this layer's gradients are right" into a property test in one line::
+
+    test_my_layer = gradient_property(MyLayer(3, 4))
+
+>>> import minifw as mf
+>>> check_layer_property(mf.Tanh(), max_examples=5).ok
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as onp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from minifw.gradcheck import MODES, check_layer
+from minifw.layers import ACTIVATIONS, Layer, Linear, Sequential, Softmax
+from minifw.losses import LOSSES, CrossEntropyError, Loss
+from minifw.report import GradCheckReport
+
+#: Values where gradients are hard: the kink itself and its immediate neighbours.
+KINK_VALUES = (0.0, 1e-9, -1e-9, 1e-12, -1e-12)
+
+
+def values(min_value: float = -3.0, max_value: float = 3.0, width: int = 64) -> st.SearchStrategy:
+    """Floats in ``[min_value, max_value]`` mixed with :data:`KINK_VALUES`.
+
+    >>> from hypothesis import find
+    >>> find(values(), lambda v: v == 0.0)
+    0.0
+    """
+    plain = st.floats(min_value, max_value, allow_nan=False, width=width)
+    return st.one_of(st.sampled_from(KINK_VALUES), plain)
+
+
+def arrays(
+    shape: tuple[int, ...] | st.SearchStrategy | None = None,
+    *,
+    dtype: Any = onp.float64,
+    min_value: float = -3.0,
+    max_value: float = 3.0,
+    max_dims: int = 2,
+    max_side: int = 4,
+) -> st.SearchStrategy[onp.ndarray]:
+    """Arrays of bounded shape and values, seeded with values at and beside kinks.
+
+    Arguments:
+        shape: a fixed shape, a strategy of shapes, or ``None`` for 1 to ``max_dims`` axes of
+            1 to ``max_side`` elements.
+        dtype: float64 or float32.
+        min_value, max_value: the range of the plain values.
+
+    >>> from hypothesis import find
+    >>> find(arrays((2, 3)), lambda a: True).shape
+    (2, 3)
+    """
+    dtype = onp.dtype(dtype)
+    if shape is None:
+        shape = hnp.array_shapes(min_dims=1, max_dims=max_dims, max_side=max_side)
+    elements = values(min_value, max_value, width=8 * dtype.itemsize)
+    return hnp.arrays(dtype, shape, elements=elements)
+
+
+def activations() -> st.SearchStrategy[Layer]:
+    """Every built-in activation layer (leaky ReLU with a few slopes)."""
+    plain = [cls() for name, cls in ACTIVATIONS.items() if name != "leaky_relu"]
+    leaky = st.sampled_from([0.01, 0.1, 0.5]).map(ACTIVATIONS["leaky_relu"])
+    return st.one_of(st.sampled_from(plain), leaky)
+
+
+def losses() -> st.SearchStrategy[Loss]:
+    """Every built-in loss."""
+    return st.sampled_from([cls() for cls in LOSSES.values()])
+
+
+@st.composite
+def networks(draw: Any, in_features: int | None = None, max_width: int = 5,
+             max_hidden: int = 2) -> Sequential:
+    """Small networks: ``[activation] (Linear, activation)* Linear``, widths 1..max_width.
+
+    The first activation acts on the input itself, so inputs at a kink meet it directly.
+    """
+    widths = [in_features or draw(st.integers(1, max_width))]
+    widths += draw(st.lists(st.integers(1, max_width), min_size=1, max_size=max_hidden + 1))
+    layers: list[Layer] = [draw(activations())]
+    for i, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
+        layers.append(Linear(n_in, n_out, weight_init=draw(st.sampled_from(["xavier", "he"]))))
+        if i < len(widths) - 2:
+            layers.append(draw(activations()))
+    return Sequential(*layers)
+
+
+@st.composite
+def problems(draw: Any, dtype: Any = onp.float64, max_batch: int = 4) -> dict[str, Any]:
+    """A network, a loss, parameters, inputs and fitting targets: a whole gradient problem.
+
+    Returns a dict with ``model``, ``loss``, ``params``, ``x``, ``t`` and ``f(params, x, t)``.
+    A cross-entropy on probabilities gets a softmax output layer; labels or one-hot targets
+    for the cross-entropies, real targets for the squared errors.
+    """
+    model = draw(networks())
+    loss = draw(losses())
+    if isinstance(loss, CrossEntropyError):
+        model = Sequential(*model.layers, Softmax())
+    n_in = next(layer.in_features for layer in model.layers if isinstance(layer, Linear))
+    n_out = [layer.out_features for layer in model.layers if isinstance(layer, Linear)][-1]
+    batch = draw(st.integers(1, max_batch))
+    rng = onp.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    params = _cast(model.init(rng), dtype)
+    x = draw(arrays((batch, n_in), dtype=dtype))
+    if loss.__class__.__name__ in ("SoftmaxCrossEntropy", "CrossEntropyError"):
+        labels = draw(hnp.arrays(onp.int64, (batch,), elements=st.integers(0, n_out - 1)))
+        t = labels if draw(st.booleans()) else onp.eye(n_out, dtype=dtype)[labels]
+    else:
+        t = draw(arrays((batch, n_out), dtype=dtype))
+
+    def f(p: Any, x: Any, t: Any) -> Any:
+        return loss(model(p, x), t)
+
+    return {"model": model, "loss": loss, "params": params, "x": x, "t": t, "f": f}
+
+
+def _cast(params: dict[str, Any], dtype: Any) -> dict[str, Any]:
+    return {k: _cast(v, dtype) if isinstance(v, dict) else v.astype(dtype)
+            for k, v in params.items()}
+
+
+def _input_shape(layer: Layer, batch: int, width: int | None) -> tuple[int, ...]:
+    return (batch, width or getattr(layer, "in_features", None) or 4)
+
+
+def check_layer_property(
+    layer: Layer,
+    *,
+    mode: str = "full",
+    max_examples: int = 50,
+    seed: int = 0,
+    in_features: int | None = None,
+    dtype: Any = onp.float64,
+) -> GradCheckReport:
+    """Check ``layer`` on many drawn inputs and parameter draws; the first failure's report.
+
+    Inputs have shape ``(batch, in_features)`` (``in_features`` from the argument, else the
+    layer's attribute, else 4) with values at and beside kinks; parameters come from
+    ``layer.init`` with a drawn seed. Hypothesis shrinks a failure to a small example.
+
+    Returns:
+        The report of the (shrunk) first failing example, or of the last example if all pass.
+
+    >>> import minifw as mf
+    >>> check_layer_property(mf.Linear(2, 3), max_examples=3).ok
+    True
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    last: list[GradCheckReport] = []
+
+    @hypothesis_seed(seed)
+    @settings(max_examples=max_examples, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(data=st.data())
+    def run(data: Any) -> None:
+        batch = data.draw(st.integers(1, 3), label="batch")
+        x = data.draw(arrays(_input_shape(layer, batch, in_features), dtype=dtype), label="x")
+        rng = onp.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+        params = _cast(layer.init(rng), dtype)
+        report = check_layer(layer, x, params, mode=mode, rng=rng)
+        last[:] = [report]
+        assert report.ok, str(report)
+
+    try:
+        run()
+    except AssertionError:
+        pass
+    return last[0]
+
+
+def gradient_property(
+    layer: Layer | Callable[[], Layer],
+    *,
+    modes: tuple[str, ...] = MODES,
+    in_features: int | None = None,
+    dtype: Any = onp.float64,
+) -> Callable[[], None]:
+    """A pytest test function asserting that ``layer``'s gradients are right, in one line.
+
+    ``test_mine = gradient_property(MyLayer(3, 4))`` in a test module makes pytest check
+    ``MyLayer`` on drawn inputs (with values at kinks) and parameters, in every mode, with
+    the current hypothesis profile's number of examples; a failure shows the report's table.
+
+    >>> import minifw as mf
+    >>> gradient_property(mf.Sigmoid())()
+    """
+    def test() -> None:
+        instance = layer() if isinstance(layer, type) or not isinstance(layer, Layer) else layer
+        n = settings().max_examples
+        for mode in modes:
+            report = check_layer_property(instance, mode=mode, max_examples=n,
+                                          in_features=in_features, dtype=dtype)
+            assert report.ok, f"{instance!r} in {mode} mode:\n{report}"
+
+    return test
