@@ -53,6 +53,15 @@ def save(path: str | os.PathLike[str], params: dict[str, Any]) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".minifw-", suffix=".tmp", dir=folder)
     try:
+        # mkstemp makes the file 0600; give it the mode a plain open() would: an existing
+        # file's own, else 0666 less the umask
+        if os.path.isfile(path):
+            mode = os.stat(path).st_mode & 0o7777
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as fh:
             onp.savez(fh, **arrays)
             fh.flush()
@@ -84,14 +93,25 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not os.path.isfile(path):
         raise ParamsFileNotFoundError(f"load: no parameters file at {os.fspath(path)!r}")
     try:
-        with onp.load(path, allow_pickle=False) as npz:
-            if not isinstance(npz, onp.lib.npyio.NpzFile):
+        # our own handle: numpy leaks the one it opens when the zip turns out to be broken
+        with open(path, "rb") as fh:
+            npz = onp.load(fh, allow_pickle=False)
+            if not isinstance(npz, onp.lib.npyio.NpzFile):  # a .npy gives a bare array
                 raise ParamsFileError(f"load: {os.fspath(path)!r} is a .npy array, not an .npz")
-            items = {k: npz[k] for k in npz.files}
+            with npz:
+                items = {k: npz[k] for k in npz.files}
     except ParamsFileError:
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
         raise ParamsFileError(
             f"load: {os.fspath(path)!r} is not a readable .npz of arrays ({e})"
         ) from e
-    return unflatten(items)
+    for k, a in items.items():
+        if a.dtype.kind not in "biuf":
+            raise ParamsFileError(
+                f"load: {os.fspath(path)!r} holds {k!r} of dtype {a.dtype}, not a numeric array"
+            )
+    try:
+        return unflatten(items)
+    except ValueError as e:
+        raise ParamsFileError(f"load: {os.fspath(path)!r}: {e}") from e

@@ -1,4 +1,4 @@
-"""Seed functions: the activations and losses of "Deep Learning from Scratch", traceable by autograd.
+"""Seed functions: the activations and losses of "Deep Learning from Scratch", autograd-traceable.
 
 Activations act elementwise (softmax: over the last axis) and accept any leading axes. Losses
 treat axis 0 as the batch and take the mean over it. Several functions are autograd primitives
@@ -70,11 +70,20 @@ def step(x: Array) -> Array:
 
 @primitive
 def _sigmoid(x: Array) -> Array:
-    # 1 / (1 + exp(-x)) overflows exp for x < -709; this form is exact and never overflows.
-    return 0.5 * (onp.tanh(0.5 * x) + 1.0)
+    # 1 / (1 + exp(-x)) overflows exp for x < -709, and 0.5 * (tanh(x / 2) + 1) rounds to 0
+    # below x = -37. With e = exp(-|x|) <= 1, both branches are accurate to a few ulps in
+    # relative terms for every x, and exp never overflows.
+    e = onp.exp(-onp.abs(x))
+    return onp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))[()]
 
 
-defvjp(_sigmoid, lambda ans, x: lambda g: g * ans * (1.0 - ans))
+def _sigmoid_vjp(ans: Array, x: Array) -> Any:
+    # sigmoid(x) * sigmoid(-x) = e / (1 + e)**2: ans * (1 - ans) would round to 0 for x > 37
+    e = onp.exp(-onp.abs(x))
+    return lambda g: g * (e / (1.0 + e) ** 2)
+
+
+defvjp(_sigmoid, _sigmoid_vjp)
 
 
 def sigmoid(x: Array) -> Array:

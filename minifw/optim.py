@@ -63,7 +63,9 @@ class Optimizer:
                     f"got {type(p).__name__} {getattr(p, 'dtype', '')}"
                 )
             if not onp.all(onp.isfinite(g)):
-                raise ValueError(f"gradient at {path!r} is not finite: {onp.asarray(g).ravel()[:5]}")
+                raise ValueError(
+                    f"gradient at {path!r} is not finite: {onp.asarray(g).ravel()[:5]}"
+                )
         self.iterations += 1
         deltas = [self._rule(self.state.setdefault(path, {}), onp.asarray(g, dtype=p.dtype))
                   for (path, p), (_, g) in pairs]
@@ -74,7 +76,8 @@ class Optimizer:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k not in ("state", "iterations"))
+        hidden = ("state", "iterations")
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k not in hidden)
         return f"{type(self).__name__}({args})"
 
 
@@ -149,7 +152,9 @@ class Adam(Optimizer):
         self.eps = _positive("eps", eps)
 
     def _rule(self, state: dict[str, Any], g: onp.ndarray) -> onp.ndarray:
-        b1, b2, t = self.beta1, self.beta2, self.iterations
+        # t counts this path's own steps: a path first seen late starts its bias correction at 1
+        state["t"] = t = state.get("t", 0) + 1
+        b1, b2 = self.beta1, self.beta2
         state["m"] = b1 * state.get("m", 0.0) + (1 - b1) * g
         state["v"] = b2 * state.get("v", 0.0) + (1 - b2) * g * g
         m_hat = state["m"] / (1 - b1**t)

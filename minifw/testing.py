@@ -16,7 +16,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as onp
 from hypothesis import HealthCheck, given, settings
@@ -33,7 +33,8 @@ from minifw.report import GradCheckReport
 KINK_VALUES = (0.0, 1e-9, -1e-9, 1e-12, -1e-12)
 
 
-def values(min_value: float = -3.0, max_value: float = 3.0, width: int = 64) -> st.SearchStrategy:
+def values(min_value: float = -3.0, max_value: float = 3.0,
+           width: Literal[16, 32, 64] = 64) -> st.SearchStrategy:
     """Floats in ``[min_value, max_value]`` mixed with :data:`KINK_VALUES`.
 
     >>> from hypothesis import find
@@ -68,7 +69,7 @@ def arrays(
     dtype = onp.dtype(dtype)
     if shape is None:
         shape = hnp.array_shapes(min_dims=1, max_dims=max_dims, max_side=max_side)
-    elements = values(min_value, max_value, width=8 * dtype.itemsize)
+    elements = values(min_value, max_value, width=64 if dtype.itemsize == 8 else 32)
     return hnp.arrays(dtype, shape, elements=elements)
 
 

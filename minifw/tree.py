@@ -68,6 +68,8 @@ def unflatten(items: dict[str, Any]) -> dict[str, Any]:
             node = node.setdefault(key, {})
             if not isinstance(node, dict):
                 raise ValueError(f"path {path!r} passes through a leaf")
+        if last in node:  # "a" after "a.b": the leaf would silently replace the subtree
+            raise ValueError(f"path {path!r} is both a leaf and a subtree (or given twice)")
         node[last] = value
     return root
 
