@@ -79,8 +79,8 @@ class GradCheckReport:
             f"{'OK' if self.ok else 'FAILED'}; h={self.h:.3g}, rtol={self.rtol:.3g}, "
             f"atol={self.atol:.3g}"
         )
-        cols = ["path", "shape", "ok", "worst", "autograd", "numerical", "abs err", "rel err",
-                f"kinks/{unit}"]
+        cols = ["path", "shape", "ok", "worst", "autograd", "numerical", "max abs err",
+                "max rel err", f"kinks/{unit}"]
         table = [cols] + [
             [
                 r.path,

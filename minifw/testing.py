@@ -137,8 +137,20 @@ def _cast(params: dict[str, Any], dtype: Any) -> dict[str, Any]:
             for k, v in params.items()}
 
 
-def _input_shape(layer: Layer, batch: int, width: int | None) -> tuple[int, ...]:
-    return (batch, width or getattr(layer, "in_features", None) or 4)
+def input_width(layer: Layer) -> int | None:
+    """The input width ``layer`` declares: its ``in_features``, or its first layer's.
+
+    >>> input_width(Sequential(Softmax(), Linear(3, 2))), input_width(Softmax())
+    (3, None)
+    """
+    width = getattr(layer, "in_features", None)
+    if isinstance(width, int):
+        return width
+    if isinstance(layer, Sequential):
+        # activations keep the width, so the first layer that declares one says it
+        declared = [w for w in map(input_width, layer.layers) if w is not None]
+        return declared[0] if declared else None
+    return None
 
 
 def check_layer_property(
@@ -152,8 +164,8 @@ def check_layer_property(
 ) -> GradCheckReport:
     """Check ``layer`` on many drawn inputs and parameter draws; the first failure's report.
 
-    Inputs have shape ``(batch, in_features)`` (``in_features`` from the argument, else the
-    layer's attribute, else 4) with values at and beside kinks; parameters come from
+    Inputs have shape ``(batch, in_features)`` (``in_features`` from the argument, else
+    :func:`input_width`, else 4) with values at and beside kinks; parameters come from
     ``layer.init`` with a drawn seed. Hypothesis shrinks a failure to a small example.
 
     Returns:
@@ -173,7 +185,8 @@ def check_layer_property(
     @given(data=st.data())
     def run(data: Any) -> None:
         batch = data.draw(st.integers(1, 3), label="batch")
-        x = data.draw(arrays(_input_shape(layer, batch, in_features), dtype=dtype), label="x")
+        width = in_features or input_width(layer) or 4
+        x = data.draw(arrays((batch, width), dtype=dtype), label="x")
         rng = onp.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
         params = _cast(layer.init(rng), dtype)
         report = check_layer(layer, x, params, mode=mode, rng=rng)

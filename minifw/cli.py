@@ -1,0 +1,521 @@
+"""The ``minifw`` command: ``train``, ``gradcheck``, ``bench`` and ``plot``.
+
+``minifw train`` trains a network on the 8x8 digits shipped with scikit-learn (no download) or
+on MNIST, shows a progress bar, prints the accuracies and writes ``params.npz``,
+``history.json``, ``settings.json`` and ``curves.png``. ``minifw gradcheck MODULE:LAYER``
+runs the property-based gradient check on a user's layer. ``minifw bench`` runs the
+benchmarks of a source checkout, and ``minifw plot`` draws the pictures of
+:mod:`minifw.plots`.
+
+Bad arguments and errors the library reports (a missing file, a bad setting) print one line
+on stderr and exit with status 2, never a traceback. ``gradcheck`` exits with 1 when a
+gradient is wrong.
+
+>>> main(["train", "--epochs", "-1"])
+2
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import minifw
+from minifw.layers import ACTIVATIONS, Layer, Linear, Sequential, Softmax
+from minifw.losses import LOSSES
+from minifw.optim import OPTIMIZERS
+
+#: Learning rates ``minifw train`` uses when ``--lr`` is not given: each reaches about 97% test
+#: accuracy on the digits with the other defaults (measured over three seeds).
+DEFAULT_LR: dict[str, float] = {
+    "sgd": 0.1, "momentum": 0.02, "adagrad": 0.05, "rmsprop": 0.003, "adam": 0.01,
+}
+
+#: The pictures ``minifw plot`` draws; ``training_curves`` needs a history (or trains one).
+PLOT_NAMES = (
+    "activations", "finite_differences", "gradient_descent", "neuron_loss",
+    "vanishing_gradients", "training_curves",
+)
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line on stderr (exit status 2)."""
+
+    commands: dict[str, argparse.ArgumentParser]
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+# --- argument types ---------------------------------------------------------------------------
+
+
+def _whole(minimum: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+# --- the parser -------------------------------------------------------------------------------
+
+
+def build_parser() -> _Parser:
+    """The ``minifw`` argument parser, with one subparser per command.
+
+    >>> sorted(build_parser().commands)
+    ['bench', 'gradcheck', 'plot', 'train']
+    """
+    parser = _Parser(
+        prog="minifw",
+        epilog="'minifw COMMAND --help' describes each command's options.",
+        description="minifw: a small neural-network framework with two gradient sources "
+        "(autograd and central differences) and a gradient checker.",
+    )
+    parser.add_argument("--version", action="version", version=f"minifw {minifw.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    train = commands.add_parser(
+        "train", help="train a network on the digits (or MNIST)",
+        description="Train a fully connected network and write params.npz, history.json, "
+        "settings.json and curves.png to the output folder. The default data set is the 8x8 "
+        "handwritten digits shipped with scikit-learn: no download needed.",
+    )
+    train.add_argument("--dataset", choices=("digits", "mnist"), default="digits",
+                       help="digits (default): scikit-learn's 8x8 digits, no download; mnist: "
+                       "the 28x28 MNIST files")
+    train.add_argument("--data-dir", metavar="DIR", default=None,
+                       help="the folder holding the MNIST files (else $MINIFW_DATA, else "
+                       "~/.cache/minifw/mnist)")
+    train.add_argument("--no-download", action="store_true",
+                       help="never download missing MNIST files")
+    train.add_argument("--hidden", type=_whole(1), nargs="*", default=[64], metavar="N",
+                       help="sizes of the hidden layers (default: 64; none given: a linear "
+                       "model)")
+    train.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu",
+                       help="the hidden layers' activation (default: %(default)s)")
+    train.add_argument("--loss", choices=sorted(LOSSES), default="softmax_cross_entropy",
+                       help="the loss (default: %(default)s, on logits; the others on a "
+                       "softmax output)")
+    train.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam",
+                       help="the optimizer (default: %(default)s)")
+    train.add_argument("--lr", type=_positive_float, default=None,
+                       help="learning rate (default by optimizer: " +
+                       ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
+    train.add_argument("--epochs", type=_whole(1), default=20, metavar="N",
+                       help="passes over the training data (default: %(default)s)")
+    train.add_argument("--batch-size", type=_whole(1), default=32, metavar="N",
+                       help="samples per step (default: %(default)s)")
+    train.add_argument("--seed", type=_whole(0), default=0,
+                       help="seeds the initial weights and the shuffling (default: %(default)s)")
+    train.add_argument("--gradient", choices=("autograd", "numerical"), default="autograd",
+                       help="the gradient source (default: %(default)s; numerical: central "
+                       "differences, slow)")
+    train.add_argument("--out", metavar="DIR", default="runs/latest",
+                       help="the output folder, created; its files are replaced "
+                       "(default: %(default)s)")
+    train.add_argument("--quiet", action="store_true",
+                       help="no progress bar (also off when stderr is not a terminal)")
+    train.set_defaults(run=_train)
+
+    check = commands.add_parser(
+        "gradcheck", help="gradient-check a layer of yours",
+        description="Check a layer's gradients (for its input and every parameter) against "
+        "central differences, on many inputs drawn by hypothesis, with values at and beside "
+        "kinks. Prints the report; exit status 0 if the gradients are right, 1 if not.",
+    )
+    check.add_argument("target", metavar="MODULE:LAYER",
+                       help="MODULE: a dotted module importable from the current folder, or "
+                       "a path to a .py file; LAYER: a minifw.Layer instance in it, or a Layer "
+                       "class or function that makes one with no arguments")
+    check.add_argument("--mode", choices=("full", "projection"), default="full",
+                       help="full (default): every element; projection: random directions")
+    check.add_argument("--examples", type=_whole(1), default=50, metavar="N",
+                       help="how many inputs and parameter draws to check (default: "
+                       "%(default)s)")
+    check.add_argument("--seed", type=_whole(0), default=0,
+                       help="seeds the drawn examples (default: %(default)s)")
+    check.add_argument("--in-features", type=_whole(1), default=None, metavar="N",
+                       help="the input width (default: the layer's in_features, else 4)")
+    check.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                       help="the dtype of inputs and parameters (default: %(default)s)")
+    check.add_argument("--traceback", action="store_true",
+                       help="show the full traceback when the layer raises")
+    check.set_defaults(run=_gradcheck)
+
+    bench = commands.add_parser(
+        "bench", help="run the benchmarks (benchmarks/run.py)",
+        description="Run benchmarks/run.py of a minifw source checkout. Other arguments are "
+        "passed on to it unchanged.",
+    )
+    bench.add_argument("--quick", action="store_true", help="a short run")
+    bench.add_argument("--out", metavar="PATH", default=None,
+                       help="where to write the results (default: the script's choice)")
+    bench.set_defaults(run=_bench)
+
+    plot = commands.add_parser(
+        "plot", help="draw a picture (PNG)",
+        description="Draw one of minifw's pictures, or all of them ('all').",
+    )
+    plot.add_argument("name", choices=(*PLOT_NAMES, "all"), metavar="NAME",
+                      help="one of: " + ", ".join(PLOT_NAMES) + ", or all")
+    plot.add_argument("--out", metavar="FILE", default=None,
+                      help="the file to write (default: NAME.png); not with 'all'")
+    plot.add_argument("--out-dir", metavar="DIR", default=".",
+                      help="the folder for 'all', each picture as NAME.png (default: the "
+                      "current folder)")
+    plot.add_argument("--history", metavar="FILE", default=None,
+                      help="training_curves: a history.json written by 'minifw train' (else "
+                      "a short run on the digits is trained)")
+    plot.add_argument("--dpi", type=_whole(20), default=110,
+                      help="resolution (default: %(default)s)")
+    plot.set_defaults(run=_plot)
+    parser.commands = {"train": train, "gradcheck": check, "bench": bench, "plot": plot}
+    return parser
+
+
+# --- train ------------------------------------------------------------------------------------
+
+
+def build_model(n_in: int, hidden: Sequence[int], n_out: int, activation: str, loss: str
+                ) -> Sequential:
+    """A fully connected network: ``Linear`` and ``activation`` per hidden size, then the output.
+
+    The output layer suits the loss: logits for ``softmax_cross_entropy``, a ``Softmax`` for
+    the losses on probabilities (``cross_entropy``, ``sse``, ``mse``). Weights use He
+    initialisation before ReLU-like activations, Xavier otherwise.
+
+    >>> build_model(64, [32], 10, "relu", "cross_entropy")
+    Sequential(Linear(in_features=64, out_features=32, weight_init='he'), ReLU(), \
+Linear(in_features=32, out_features=10, weight_init='xavier'), Softmax())
+    """
+    init = "he" if activation in ("relu", "leaky_relu") else "xavier"
+    layers: list[Layer] = []
+    for size in hidden:
+        layers += [Linear(n_in, size, weight_init=init), ACTIVATIONS[activation]()]
+        n_in = size
+    layers.append(Linear(n_in, n_out))
+    if loss != "softmax_cross_entropy":
+        layers.append(Softmax())
+    return Sequential(*layers)
+
+
+def _load_data(args: argparse.Namespace) -> tuple[Any, Any]:
+    one_hot = args.loss in ("sse", "mse")  # squared errors need targets shaped like outputs
+    from minifw import datasets
+
+    if args.dataset == "digits":
+        return datasets.load_digits(one_hot_label=one_hot)
+    return datasets.load_mnist(one_hot_label=one_hot, cache_dir=args.data_dir,
+                               download=not args.no_download)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    from minifw.plots import write_atomic
+
+    write_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
+
+
+def train(args: argparse.Namespace) -> dict[str, Any]:
+    """Train as ``minifw train`` would, without writing or printing anything.
+
+    Arguments:
+        args: the parsed options of ``minifw train``
+            (``build_parser().parse_args(["train", ...])``).
+
+    Returns:
+        A dict with ``model``, ``params``, ``history``, ``lr``, ``seconds`` (of training),
+        ``train_accuracy``, ``test_accuracy`` and ``sizes`` (train and test samples, inputs,
+        classes).
+    """
+    import numpy as onp
+
+    (x, t), (x_test, t_test) = _load_data(args)
+    n_in, n_out = int(onp.prod(x.shape[1:])), 10  # both data sets hold the digits 0..9
+    model = build_model(n_in, args.hidden, n_out, args.activation, args.loss)
+    rng = onp.random.default_rng(args.seed)
+    params = model.init(rng)
+    lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
+    optimizer = OPTIMIZERS[args.optimizer](lr=lr)
+    start = time.perf_counter()
+    # fit stops with FloatingPointError, saying where, once the loss or a gradient is not
+    # finite; numpy's overflow warnings on the way there would only repeat it, less clearly.
+    with onp.errstate(all="ignore"):
+        history = minifw.fit(model, LOSSES[args.loss](), optimizer, params, x, t,
+                             epochs=args.epochs, batch_size=args.batch_size, rng=rng,
+                             gradient=args.gradient, validation=(x_test, t_test),
+                             progress=not args.quiet)
+        seconds = time.perf_counter() - start
+        accuracies = minifw.accuracy(model, params, x, t), minifw.accuracy(
+            model, params, x_test, t_test)
+    return {
+        "model": model, "params": params, "history": history, "lr": lr, "seconds": seconds,
+        "train_accuracy": accuracies[0], "test_accuracy": accuracies[1],
+        "sizes": (len(x), len(x_test), n_in, n_out),
+    }
+
+
+def _train(args: argparse.Namespace) -> int:
+    from minifw.plots import save_figure, training_curves_figure
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {args.out}: exists and is not a folder")
+    lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
+    if not args.quiet:
+        hidden = " ".join(map(str, args.hidden)) or "none"
+        print(f"training on {args.dataset}: hidden {hidden}, {args.activation}, {args.loss}, "
+              f"{args.optimizer} lr {lr:g}, {args.epochs} epochs of batches of "
+              f"{args.batch_size}, {args.gradient} gradients, seed {args.seed}", flush=True)
+    result = train(args)
+    n_train, n_test, n_in, n_out = result["sizes"]
+    history = result["history"]
+
+    out.mkdir(parents=True, exist_ok=True)
+    minifw.save(out / "params.npz", result["params"])
+    _write_json(out / "history.json", history.to_dict())
+    internal = ("run", "command", "quiet", "extra")
+    settings = {k: v for k, v in vars(args).items() if k not in internal}
+    settings.update(lr=lr, model=repr(result["model"]), inputs=n_in, classes=n_out,
+                    train_samples=n_train, test_samples=n_test, minifw=minifw.__version__)
+    _write_json(out / "settings.json", settings)
+    title = (f"{args.dataset}: train accuracy {result['train_accuracy']:.4f}, "
+             f"test accuracy {result['test_accuracy']:.4f}")
+    save_figure(training_curves_figure(history, val_label="test", title=title),
+                out / "curves.png")
+
+    print(f"train accuracy {result['train_accuracy']:.4f}, "
+          f"test accuracy {result['test_accuracy']:.4f} "
+          f"({n_train} training and {n_test} test samples, {args.epochs} "
+          f"epoch{'s' if args.epochs > 1 else ''} in "
+          f"{result['seconds']:.2f} s)")
+    print(f"wrote {out / 'params.npz'}, history.json, settings.json, curves.png")
+    return 0
+
+
+# --- gradcheck --------------------------------------------------------------------------------
+
+
+def _import_module(name: str) -> Any:
+    """Import a dotted module from the current folder (or sys.path), or a ``.py`` file."""
+    path = Path(name)
+    if name.endswith(".py") or os.sep in name or "/" in name:
+        if not path.is_file():
+            raise UsageError(f"no such file: {name}")
+        module_name = f"_minifw_gradcheck_{path.stem}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise UsageError(f"cannot import {name} as a Python module")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        sys.path.insert(0, str(path.resolve().parent))  # so the file can import its neighbours
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            sys.path.remove(str(path.resolve().parent))
+        return module
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` does; the console script does not
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name and name.startswith(error.name):
+            raise UsageError(f"cannot import module {name!r} (not found from {os.getcwd()}; "
+                             "give a dotted module importable from here or a path to a .py "
+                             "file)") from None
+        raise
+
+
+def load_layer(target: str) -> Layer:
+    """The layer named by ``MODULE:LAYER``, instantiated if it is a class or a factory.
+
+    Raises:
+        UsageError: the target is malformed, cannot be imported, or is not a layer.
+
+    >>> load_layer("minifw.layers:Sigmoid")
+    Sigmoid()
+    """
+    module_name, sep, attribute = target.rpartition(":")
+    if not sep or not module_name or not attribute:
+        raise UsageError(f"expected MODULE:LAYER (e.g. my_layers:MyLayer), got {target!r}")
+    try:
+        module = _import_module(module_name)
+    except UsageError:
+        raise
+    except Exception as error:  # the user's module raised while importing
+        raise UsageError(f"importing {module_name!r} raised {type(error).__name__}: "
+                         f"{error}") from error
+    obj: Any = module
+    for part in attribute.split("."):
+        if not hasattr(obj, part):
+            raise UsageError(f"{module_name!r} has no attribute {attribute!r}")
+        obj = getattr(obj, part)
+    if isinstance(obj, Layer):
+        return obj
+    if not callable(obj):
+        raise UsageError(f"{target} is {obj!r}, not a minifw.Layer, a Layer class or a factory")
+    try:
+        layer = obj()
+    except Exception as error:
+        raise UsageError(f"cannot make a layer by calling {target}() with no arguments: "
+                         f"{type(error).__name__}: {error}") from error
+    if not isinstance(layer, Layer):
+        raise UsageError(f"{target}() returned {layer!r}, not a minifw.Layer")
+    return layer
+
+
+def _keep_hypothesis_cache_out_of_the_way() -> None:
+    """Point hypothesis's storage (default ``./.hypothesis``) at the user's cache folder.
+
+    A command run in the user's project should not leave a folder there; an explicit
+    ``HYPOTHESIS_STORAGE_DIRECTORY`` is respected.
+    """
+    if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        cache = os.environ.get("XDG_CACHE_HOME")
+        base = Path(cache) if cache and os.path.isabs(cache) else Path.home() / ".cache"
+        os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = str(base / "minifw" / "hypothesis")
+
+
+def _gradcheck(args: argparse.Namespace) -> int:
+    layer = load_layer(args.target)
+    _keep_hypothesis_cache_out_of_the_way()
+    from minifw.testing import check_layer_property
+
+    print(f"checking {layer!r}: {args.examples} examples, {args.mode} mode, {args.dtype}, "
+          f"seed {args.seed}", flush=True)
+    try:
+        report = check_layer_property(layer, mode=args.mode, max_examples=args.examples,
+                                      seed=args.seed, in_features=args.in_features,
+                                      dtype=args.dtype)
+    except Exception as error:
+        if args.traceback:
+            raise
+        raise UsageError(f"the check of {args.target} could not run: {type(error).__name__}: "
+                         f"{error} (--traceback shows where)") from error
+    print(report)
+    return 0 if report.ok else 1
+
+
+# --- bench ------------------------------------------------------------------------------------
+
+
+def benchmark_script() -> Path:
+    """Where ``minifw bench`` looks for the benchmarks: ``benchmarks/run.py`` of the checkout."""
+    return Path(minifw.__file__).resolve().parents[1] / "benchmarks" / "run.py"
+
+
+def _bench(args: argparse.Namespace) -> int:
+    script = benchmark_script()
+    if not script.is_file():
+        raise UsageError(f"no benchmarks at {script}: 'minifw bench' runs from a source "
+                         "checkout of minifw")
+    argv = [sys.executable, str(script)] + (["--quick"] if args.quick else [])
+    argv += ["--out", args.out] if args.out is not None else []
+    return subprocess.run(argv + list(args.extra), check=False).returncode
+
+
+# --- plot -------------------------------------------------------------------------------------
+
+
+def _history_for_plot(path: str | None) -> tuple[Any, str]:
+    if path is not None:
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except OSError as error:
+            raise UsageError(f"cannot read --history {path}: {error.strerror}") from None
+        except json.JSONDecodeError as error:
+            raise UsageError(f"--history {path} is not JSON: {error}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("loss"), list):
+            raise UsageError(f"--history {path} holds no 'loss' list (write it with "
+                             "'minifw train')")
+        return data, f"training curves from {path}"
+    args = build_parser().parse_args(["train", "--quiet"])
+    result = train(args)
+    title = (f"minifw train (digits, defaults): train accuracy {result['train_accuracy']:.4f}, "
+             f"test accuracy {result['test_accuracy']:.4f}")
+    return result["history"], title
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from minifw import plots
+
+    if args.name == "all":
+        if args.out is not None:
+            raise UsageError("--out names one file; with 'all' use --out-dir")
+        targets = {name: Path(args.out_dir) / f"{name}.png" for name in PLOT_NAMES}
+    else:
+        targets = {args.name: Path(args.out or f"{args.name}.png")}
+    for name, path in targets.items():
+        if name == "training_curves":
+            history, title = _history_for_plot(args.history)
+            fig = plots.training_curves_figure(history, val_label="test", title=title)
+        else:
+            fig = plots.PLOTS[name]()
+        plots.save_figure(fig, path, dpi=args.dpi)
+        print(f"wrote {path}")
+    return 0
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``minifw`` command with ``argv`` (default ``sys.argv[1:]``); the exit status.
+
+    >>> main(["plot", "nonsense"])
+    2
+    """
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra and args.command != "bench":
+            parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as exit_:  # --help, --version and usage errors
+        return exit_.code if isinstance(exit_.code, int) else 0 if exit_.code is None else 2
+    args.extra = extra
+    try:
+        return int(args.run(args))
+    except UsageError as error:
+        print(f"minifw {args.command}: error: {_one_line(error)}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, FloatingPointError) as error:
+        # What the library raises for bad data, settings and files: a message, not a bug.
+        print(f"minifw: error: {_one_line(error)}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("minifw: interrupted", file=sys.stderr)
+        return 130
+    return 2
