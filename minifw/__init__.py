@@ -31,7 +31,14 @@ from minifw.layers import (
     Step,
     Tanh,
 )
-from minifw.losses import CrossEntropyError, Loss, MeanSquaredError, SoftmaxCrossEntropy, SumSquaresError
+from minifw.losses import (
+    CrossEntropyError,
+    Loss,
+    MeanSquaredError,
+    SoftmaxCrossEntropy,
+    SumSquaresError,
+)
+from minifw.objective import Objective
 from minifw.perceptron import Perceptron
 from minifw.report import GradCheckReport, GradCheckRow
 from minifw.training import History, accuracy, fit
@@ -54,5 +61,5 @@ __all__ = [
     "Sequential", "Loss", "SumSquaresError", "MeanSquaredError", "CrossEntropyError",
     "SoftmaxCrossEntropy", "grad", "value_and_grad", "Perceptron", "fit", "accuracy", "History",
     "save", "load", "check_grads", "check_layer", "assert_grads_close", "GradCheckReport",
-    "GradCheckRow",
+    "GradCheckRow", "Objective",
 ]

@@ -101,14 +101,17 @@ def load_digits(
         ``((x_train, t_train), (x_test, t_test))`` with float64 images.
 
     Raises:
-        ValueError: ``test_fraction`` is not in (0, 1).
+        ValueError: ``test_fraction`` is not in (0, 1), or ``seed`` is not a whole number >= 0.
 
     >>> (x_train, t_train), _ = load_digits(flatten=False, one_hot_label=True, test_fraction=0.5)
     >>> x_train.shape, t_train.shape, float(x_train.max()), set(t_train.sum(axis=1).tolist())
     ((899, 1, 8, 8), (899, 10), 1.0, {1.0})
     """
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    real = isinstance(test_fraction, (int, float, np.integer, np.floating))
+    if not (real and not isinstance(test_fraction, bool) and 0.0 < test_fraction < 1.0):
+        raise ValueError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
     # Imported here so that importing minifw does not pay for scikit-learn.
     from sklearn.datasets import load_digits as sklearn_load_digits
 
@@ -155,7 +158,14 @@ def read_idx(path: PathArg, *, ndim: int | None = None) -> np.ndarray:
     ...     read_idx(f"{folder}/labels.gz", ndim=1)
     array([3, 1, 4], dtype=uint8)
     """
-    path = Path(path)
+    path = _path_arg(path, "read_idx")
+    if ndim is not None and (isinstance(ndim, bool) or not isinstance(ndim, (int, np.integer))
+                             or not 1 <= ndim <= 255):
+        raise ValueError(f"read_idx: ndim must be a whole number in 1..255 or None, got {ndim!r}")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not an IDX file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such IDX file")
     data = path.read_bytes()
     if data[:2] == _GZIP_MAGIC:
         try:
@@ -221,7 +231,7 @@ def write_idx(path: PathArg, array: np.ndarray) -> None:
         )
     header = bytes([0, 0, _IDX_UBYTE, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
     data = header + np.ascontiguousarray(array).tobytes()
-    path = Path(path)
+    path = _path_arg(path, "write_idx")
     if path.suffix == ".gz":
         data = gzip.compress(data, mtime=0)
     path.write_bytes(data)
@@ -310,10 +320,17 @@ def load_mnist(
     return splits[0], splits[1]
 
 
+def _path_arg(path: object, what: str) -> Path:
+    """``path`` as a ``Path`` if it is a str or os.PathLike; else ``TypeError`` naming it."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise TypeError(f"{what}: path must be a non-empty str or os.PathLike, got {path!r}")
+    return Path(path)
+
+
 def _mnist_folder(cache_dir: PathArg | None) -> Path:
     """The folder MNIST lives in: the argument, else ``$MINIFW_DATA``, else the user cache."""
     if cache_dir is not None:
-        return Path(cache_dir).expanduser()
+        return _path_arg(cache_dir, "load_mnist: cache_dir").expanduser()
     from_environment = os.environ.get(DATA_ENV)
     if from_environment:
         return Path(from_environment).expanduser()

@@ -5,6 +5,11 @@ treat axis 0 as the batch and take the mean over it. Several functions are autog
 with hand-written VJPs: one traced operation instead of several, and numerically stable
 formulas; each VJP is proved by the gradient checker in the test suite.
 
+Non-finite values: activations follow IEEE arithmetic (NaN in, NaN out at the same place;
+infinities give the limits), while a loss, a sum in which a NaN would hide where it came
+from, refuses NaN or infinite ``y`` or ``t`` with :class:`NonFiniteError` (a ``ValueError``)
+naming the first bad element, and so it does when finite inputs overflow float64.
+
 >>> import numpy as onp
 >>> y = onp.array([0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0])
 >>> t = onp.array([0, 0, 1, 0, 0, 0, 0, 0, 0, 0])
@@ -27,16 +32,65 @@ Array = Any  # an ndarray, or an autograd box around one
 DELTA = 1e-7
 
 
+class NonFiniteError(ValueError):
+    """NaN or infinite values where a finite number is needed (a loss, its inputs, a step).
+
+    A ``ValueError``; :func:`minifw.fit` turns it into a ``FloatingPointError`` that says at
+    which epoch and batch it happened.
+    """
+
+
 def _float(x: Array) -> Array:
-    """Plain data as a float array (floats keep their dtype); autograd boxes pass through."""
+    """Plain data as a real float array (floats keep their dtype); autograd boxes pass through.
+
+    Integers and booleans become float64; anything else (objects, strings, complex numbers,
+    datetimes) raises ``TypeError``.
+    """
     if hasattr(x, "_value"):  # an autograd box: already numeric and being traced
         return x
     x = onp.asarray(x)
-    if x.dtype.kind in "fc":
+    if x.dtype.kind == "f":
         return x
     if x.dtype.kind in "biu":
         return x.astype(onp.float64)
-    raise TypeError(f"expected a numeric array, got dtype {x.dtype}")
+    raise TypeError(f"expected a real numeric array, got dtype {x.dtype}")
+
+
+def _first_bad(a: onp.ndarray, bad: onp.ndarray) -> str:
+    """``"x at index (i, j)"`` for the first True of ``bad``, and how many there are."""
+    idx = tuple(int(i) for i in onp.argwhere(bad)[0]) if a.ndim else ()
+    return f"{a[idx]} at index {idx} ({int(bad.sum())} of {a.size} values)"
+
+
+def check_finite(x: Array, name: str, what: str) -> None:
+    """Raise :class:`NonFiniteError` naming ``what`` and the first bad element if ``x`` is not
+    finite throughout.
+
+    >>> check_finite(onp.array([1.0, onp.nan]), "loss", "y")
+    Traceback (most recent call last):
+    ...
+    minifw.functions.NonFiniteError: loss: y contains NaN or infinite values: nan at index (1,) \
+(1 of 2 values)
+    """
+    a = onp.asarray(getval(x))
+    finite = onp.isfinite(a)
+    if not finite.all():
+        raise NonFiniteError(f"{name}: {what} contains NaN or infinite values: "
+                             f"{_first_bad(a, ~finite)}")
+
+
+def real_number(name: str, value: Any) -> float:
+    """``value`` as a float if it is a finite real number (Python or NumPy; not a bool).
+
+    >>> real_number("alpha", onp.float32(0.5))
+    0.5
+    """
+    if isinstance(value, (bool, onp.bool_)) or not isinstance(value, (int, float, onp.integer,
+                                                                       onp.floating)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    if not onp.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
 
 
 # --- activations ------------------------------------------------------------------------------
@@ -53,7 +107,8 @@ def identity(x: Array) -> Array:
 
 @primitive
 def _step(x: Array) -> Array:
-    return (x > 0).astype(x.dtype)
+    y = (x > 0).astype(x.dtype)
+    return onp.where(x != x, x, y) if onp.isnan(x).any() else y  # NaN stays NaN
 
 
 defvjp(_step, lambda ans, x: lambda g: g * 0.0)
@@ -61,6 +116,8 @@ defvjp(_step, lambda ans, x: lambda g: g * 0.0)
 
 def step(x: Array) -> Array:
     """The perceptron's step function: 1.0 where ``x > 0``, else 0.0; its gradient is 0.
+
+    NaN stays NaN (the comparison would make it a silent 0.0).
 
     >>> step([-1.0, 0.0, 2.0])
     array([0., 0., 1.])
@@ -123,7 +180,10 @@ def relu(x: Array) -> Array:
 
 @primitive
 def _leaky_relu(x: Array, alpha: float) -> Array:
-    return onp.where(x > 0, x, alpha * x)
+    if alpha == 0:  # relu; 0 * -inf would be NaN
+        return onp.where(x > 0, x, onp.where(x != x, x, 0.0)).astype(x.dtype)
+    with onp.errstate(over="ignore"):  # alpha > 1 can overflow: -inf is then the value
+        return onp.where(x > 0, x, alpha * x)
 
 
 defvjp(_leaky_relu, lambda ans, x, alpha: lambda g: g * onp.where(x > 0, 1.0, alpha))
@@ -132,16 +192,38 @@ defvjp(_leaky_relu, lambda ans, x, alpha: lambda g: g * onp.where(x > 0, 1.0, al
 def leaky_relu(x: Array, alpha: float = 0.01) -> Array:
     """``x`` where ``x > 0``, else ``alpha * x``; the gradient at 0 is ``alpha``.
 
+    ``alpha`` must be a finite real number (``TypeError``/``ValueError`` otherwise).
+
     >>> leaky_relu([-2.0, 3.0], alpha=0.1)
     array([-0.2,  3. ])
     """
-    return _leaky_relu(_float(x), float(alpha))
+    return _leaky_relu(_float(x), real_number("leaky_relu: alpha", alpha))
 
 
 @primitive
 def _softmax(x: Array) -> Array:
-    e = onp.exp(x - x.max(axis=-1, keepdims=True))  # shift: exp never overflows
+    m = x.max(axis=-1, keepdims=True)
+    with onp.errstate(over="ignore", invalid="ignore"):
+        if onp.isfinite(m).all():
+            shifted = x - m  # shift: exp never overflows (x - m may: -inf, probability 0)
+        else:
+            shifted = _shift_non_finite(x, m)
+        e = onp.exp(shifted)
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def _shift_non_finite(x: Array, m: Array) -> Array:
+    """``x - max`` for rows whose max is not finite: a NaN row stays NaN; in a row with
+    ``+inf``, the ``+inf`` entries share the probability (0 each, the rest ``-inf``); a row
+    that is ``-inf`` throughout has no softmax."""
+    none = onp.isneginf(m)
+    if none.any():
+        row = tuple(int(i) for i in onp.argwhere(none)[0][:-1])
+        raise ValueError(f"softmax: row {row} of x (shape {x.shape}) is -inf throughout; "
+                         "its softmax is undefined")
+    inf_row = onp.isposinf(m)
+    shares = onp.where(onp.isposinf(x), 0.0, -onp.inf).astype(x.dtype)
+    return onp.where(inf_row, shares, x - m)
 
 
 defvjp(_softmax, lambda y, x: lambda g: y * (g - (g * y).sum(axis=-1, keepdims=True)))
@@ -150,12 +232,18 @@ defvjp(_softmax, lambda y, x: lambda g: y * (g - (g * y).sum(axis=-1, keepdims=T
 def softmax(x: Array) -> Array:
     """Softmax over the last axis, stable for large inputs (no overflow at 1e3).
 
+    A row holding NaN is NaN throughout; in a row holding ``+inf``, the ``+inf`` entries share
+    the probability (the limit); ``-inf`` entries get probability 0 (masking). A row that is
+    ``-inf`` throughout, an empty last axis and a scalar raise ``ValueError``.
+
     >>> softmax([1000.0, 1000.0])
     array([0.5, 0.5])
     """
     x = _float(x)
     if onp.ndim(x) == 0:
         raise ValueError("softmax needs at least one axis, got a scalar")
+    if onp.shape(x)[-1] == 0:
+        raise ValueError(f"softmax over an empty last axis: x has shape {onp.shape(x)}")
     return _softmax(x)
 
 
@@ -167,6 +255,18 @@ def _check_same_shape(y: Array, t: Array, name: str) -> None:
         raise ValueError(f"{name}: y has shape {onp.shape(y)} but t has shape {onp.shape(t)}")
     if onp.size(y) == 0:
         raise ValueError(f"{name}: empty input of shape {onp.shape(y)}")
+    # a loss is a sum: a NaN anywhere would make all of it NaN and say nothing of where
+    check_finite(y, name, "y")
+    check_finite(t, name, "t")
+
+
+def _finite_loss(value: Array, name: str, y: Array, t: Array) -> Array:
+    """``value`` if finite; else the inputs were finite but too large: say so."""
+    if not onp.isfinite(getval(value)):
+        big = max(float(onp.abs(getval(y)).max()), float(onp.abs(getval(t)).max()))
+        raise NonFiniteError(f"{name}: the loss overflows float64 (the largest |value| in y "
+                             f"and t is {big:.3g}); scale the outputs or targets down")
+    return value
 
 
 def _batch_size(y: Array) -> int:
@@ -181,7 +281,9 @@ def sum_squares_error(y: Array, t: Array) -> Array:
     """
     y, t = _float(y), _float(t)
     _check_same_shape(y, t, "sum_squares_error")
-    return 0.5 * np.sum((y - t) ** 2) / _batch_size(y)
+    with onp.errstate(over="ignore", invalid="ignore"):
+        value = 0.5 * np.sum((y - t) ** 2) / _batch_size(y)
+    return _finite_loss(value, "sum_squares_error", y, t)
 
 
 def mean_squared_error(y: Array, t: Array) -> Array:
@@ -192,7 +294,9 @@ def mean_squared_error(y: Array, t: Array) -> Array:
     """
     y, t = _float(y), _float(t)
     _check_same_shape(y, t, "mean_squared_error")
-    return np.mean((y - t) ** 2)
+    with onp.errstate(over="ignore", invalid="ignore"):
+        value = np.mean((y - t) ** 2)
+    return _finite_loss(value, "mean_squared_error", y, t)
 
 
 def one_hot_targets(y: Array, t: Array, name: str) -> Array:
@@ -214,19 +318,31 @@ def one_hot_targets(y: Array, t: Array, name: str) -> Array:
             f"{name}: t of shape {onp.shape(t_val)} is neither one-hot (shape {tuple(y_shape)}) "
             f"nor labels (shape {tuple(y_shape[:-1])})"
         )
-    labels = onp.asarray(t_val)
-    if labels.dtype.kind == "f" and onp.all(onp.isfinite(labels)):
-        if onp.all(labels == onp.round(labels)):
-            labels = labels.astype(onp.int64)
-    if labels.dtype.kind not in "iu":
-        raise ValueError(f"{name}: labels must be integers, got {labels.dtype} values {labels}")
     classes = y_shape[-1]
-    bad = (labels < 0) | (labels >= classes)
+    return onp.eye(classes, dtype=getval(y).dtype)[check_labels(t_val, classes, name)]
+
+
+def check_labels(labels: Any, classes: int, name: str) -> onp.ndarray:
+    """``labels`` as int64 if they are whole numbers in ``[0, classes)``; else ``ValueError``.
+
+    Whole floats (``2.0``) count as labels; booleans, fractions, NaN and objects do not.
+
+    >>> check_labels([2.0, 0], 3, "loss")
+    array([2, 0])
+    """
+    labels = onp.asarray(labels)
+    whole = labels.dtype.kind in "iu" or (
+        labels.dtype.kind == "f" and bool(onp.all(onp.isfinite(labels)))
+        and bool(onp.all(labels == onp.round(labels)))
+    )
+    if not whole:
+        raise ValueError(f"{name}: labels must be integers, got {labels.dtype} values {labels}")
+    bad = (labels < 0) | (labels >= classes)  # before the cast: 1e300 is no int64
     if onp.any(bad):
         raise ValueError(
             f"{name}: labels must lie in [0, {classes}), got {onp.asarray(labels)[bad][:5]}"
         )
-    return onp.eye(classes, dtype=getval(y).dtype)[labels]
+    return labels.astype(onp.int64)
 
 
 def cross_entropy_error(y: Array, t: Array) -> Array:
@@ -240,7 +356,15 @@ def cross_entropy_error(y: Array, t: Array) -> Array:
     y = _float(y)
     t = one_hot_targets(y, t, "cross_entropy_error")
     _check_same_shape(y, t, "cross_entropy_error")
-    return -np.sum(t * np.log(y + DELTA)) / _batch_size(y)
+    low = getval(y) + DELTA <= 0
+    if low.any():
+        raise ValueError(
+            f"cross_entropy_error takes probabilities (y + 1e-7 > 0), got y = "
+            f"{_first_bad(onp.asarray(getval(y)), low)}; for logits use softmax_cross_entropy"
+        )
+    with onp.errstate(over="ignore", invalid="ignore"):
+        value = -np.sum(t * np.log(y + DELTA)) / _batch_size(y)
+    return _finite_loss(value, "cross_entropy_error", y, t)
 
 
 def _log_softmax(x: Array) -> Array:
@@ -250,7 +374,11 @@ def _log_softmax(x: Array) -> Array:
 
 @primitive
 def _softmax_cross_entropy(x: Array, t: Array) -> Array:
-    return -(t * _log_softmax(x)).sum() / _batch_size(x)
+    log_sm = _log_softmax(x)
+    value = -(t * log_sm).sum() / _batch_size(x)
+    if not onp.isfinite(value):  # 0 * -inf for a logit 1e308 below the row's largest
+        value = -onp.where(t != 0, t * log_sm, 0.0).sum() / _batch_size(x)
+    return value
 
 
 def _sce_vjp_x(ans: Array, x: Array, t: Array) -> Any:
@@ -283,4 +411,6 @@ def softmax_cross_entropy(logits: Array, t: Array) -> Array:
         raise ValueError("softmax_cross_entropy needs at least one axis, got a scalar")
     t = one_hot_targets(x, t, "softmax_cross_entropy")
     _check_same_shape(x, t, "softmax_cross_entropy")
-    return _softmax_cross_entropy(x, t)
+    with onp.errstate(over="ignore", invalid="ignore"):  # logits 1e308 apart: x - max = -inf
+        value = _softmax_cross_entropy(x, t)
+    return _finite_loss(value, "softmax_cross_entropy", x, t)

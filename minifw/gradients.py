@@ -52,12 +52,20 @@ def value_and_grad(
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
+    # An f that knows its own structure (a minifw.Objective) offers fused paths; each returns
+    # None when it does not cover a call, and then the generic path runs, errors included.
+    fused_vg = getattr(f, "_fused_value_and_grad", None)
+    fused_cd = getattr(f, "_fused_central_differences", None)
+
     def value_and_grad_f(params: Tree, *args: Any) -> tuple[Any, Tree]:
         if method == "autograd":
-            return _autograd_value_and_grad(f, 0)(params, *args)
+            out = fused_vg(params, *args) if fused_vg is not None else None
+            return _autograd_value_and_grad(f, 0)(params, *args) if out is None else out
         step = default_step(_dtype(params)) if h is None else h
         value = scalar_value(f(params, *args))
-        grads = central_differences(lambda p: f(p, *args), params, step, relative=True)
+        grads = fused_cd(params, *args, h=step) if fused_cd is not None else None
+        if grads is None:
+            grads = central_differences(lambda p: f(p, *args), params, step, relative=True)
         return value, grads
 
     return value_and_grad_f

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as onp
 from autograd.extend import defvjp, primitive
+from autograd.tracer import getval
 
 from minifw import functions as F
 from minifw.functions import Array
@@ -103,10 +104,16 @@ class Linear(Layer):
         for name, n in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(n, bool) or not isinstance(n, (int, onp.integer)) or n < 1:
                 raise ValueError(f"Linear: {name} must be a whole number >= 1, got {n!r}")
-        if not isinstance(weight_init, (int, float)) and weight_init not in WEIGHT_INITS:
+        if isinstance(weight_init, str):
+            known = weight_init in WEIGHT_INITS
+        else:  # a standard deviation: a finite real >= 0, not True
+            known = isinstance(weight_init, (int, float, onp.integer, onp.floating)) and not (
+                isinstance(weight_init, (bool, onp.bool_))) and bool(
+                onp.isfinite(weight_init) and weight_init >= 0)
+        if not known:
             raise ValueError(
-                f"Linear: weight_init must be one of {sorted(WEIGHT_INITS)} or a number, "
-                f"got {weight_init!r}"
+                f"Linear: weight_init must be one of {sorted(WEIGHT_INITS)} or a standard "
+                f"deviation (a finite number >= 0), got {weight_init!r}"
             )
         self.in_features = int(in_features)
         self.out_features = int(out_features)
@@ -114,12 +121,16 @@ class Linear(Layer):
 
     def init(self, rng: onp.random.Generator) -> Params:
         w = self.weight_init
-        std = float(w) if isinstance(w, (int, float)) else WEIGHT_INITS[w](self.in_features)
+        std = WEIGHT_INITS[w](self.in_features) if isinstance(w, str) else float(w)
         W = std * rng.standard_normal((self.in_features, self.out_features))
         return {"W": W, "b": onp.zeros(self.out_features)}
 
     def forward(self, params: Params, x: Array) -> Array:
         x = F._float(x)
+        plain = getval(params)  # an autograd DictBox while traced
+        if not isinstance(plain, dict) or "W" not in plain or "b" not in plain:
+            got = list(plain) if isinstance(plain, dict) else type(plain).__name__
+            raise TypeError(f"{self!r} expects params {{'W': ..., 'b': ...}}, got {got}")
         W, b = params["W"], params["b"]
         if onp.ndim(x) == 0 or onp.shape(x)[-1] != self.in_features:
             raise ValueError(
@@ -178,7 +189,7 @@ class LeakyReLU(Layer):
     """``x`` for ``x > 0``, else ``alpha * x``."""
 
     def __init__(self, alpha: float = 0.01):
-        self.alpha = float(alpha)
+        self.alpha = F.real_number("LeakyReLU: alpha", alpha)
 
     def forward(self, params: Params, x: Array) -> Array:
         return F.leaky_relu(x, self.alpha)
@@ -231,6 +242,9 @@ class Sequential(Layer):
         return params
 
     def forward(self, params: Params, x: Array) -> Array:
+        if not isinstance(getval(params), dict):  # an autograd DictBox while traced
+            raise TypeError(f"Sequential: params must be a dict keyed by position ('0', '1', "
+                            f"...), got {type(params).__name__}")
         for i, layer in enumerate(self.layers):
             x = layer(params.get(str(i), {}), x)
         return x

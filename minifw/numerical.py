@@ -17,13 +17,19 @@ array([6., 8.])
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as onp
 from autograd.tracer import getval
 
+from minifw.functions import NonFiniteError, check_finite, real_number
 from minifw.tree import Tree, copy_float, leaves, tree_map
+
+#: Below these, ``(f_up - f_down) / step`` of float64 values cannot overflow (the common case
+#: skips ``numpy.errstate``, which costs more than a small ``f``).
+_SAFE_F, _SAFE_STEP = 1e299, 1e-8
 
 
 def default_step(dtype: Any) -> float:
@@ -83,6 +89,43 @@ def work_tree(x: Tree) -> Tree:
     return x if in_place else copy_float(x)
 
 
+def step_size(h: Any, name: str = "h") -> float:
+    """``h`` as a float if it is a finite real number ``> 0``, else ``ValueError``/``TypeError``.
+
+    >>> step_size(1e-4)
+    0.0001
+    """
+    h = real_number(name, h)
+    if h <= 0:
+        raise ValueError(f"{name} must be > 0, got {h!r}")
+    return h
+
+
+def _where(path: str, idx: tuple[int, ...]) -> str:
+    return f"{path or 'x'}[{', '.join(map(str, idx))}]" if idx else (path or "x")
+
+
+def _quotient(f_up: Any, f_down: Any, span: float, where: str, x0: Any) -> Any:
+    """``(f_up - f_down) / span``, refused unless both values and the quotient are finite."""
+    if not (math.isfinite(f_up) and math.isfinite(f_down)):
+        raise NonFiniteError(
+            f"f is not finite beside {where} = {x0!r}: f(x + h) = {f_up}, f(x - h) = {f_down}; "
+            "does the step leave f's domain? try a smaller h"
+        )
+    if (type(f_up) in (float, onp.float64) and type(f_down) in (float, onp.float64)
+            and abs(f_up) < _SAFE_F and abs(f_down) < _SAFE_F and span >= _SAFE_STEP):
+        d = (f_up - f_down) / span
+    else:
+        with onp.errstate(over="ignore", invalid="ignore"):
+            d = (f_up - f_down) / span
+    if not math.isfinite(d):
+        raise NonFiniteError(
+            f"the central difference at {where} = {x0!r} overflows: (f(x + h) - f(x - h)) / "
+            f"step = ({f_up} - {f_down}) / {span:.3g}"
+        )
+    return d
+
+
 def central_differences(
     f: Callable[[Tree], Any], x: Tree, h: float, relative: bool = False
 ) -> Tree:
@@ -101,19 +144,38 @@ def central_differences(
     The quotient divides by the step actually taken, ``(x_i + h) - (x_i - h)`` in floating
     point, which removes the representation error of ``x_i +- h``.
 
+    Raises ``ValueError`` (:class:`~minifw.functions.NonFiniteError` for the non-finite cases)
+    naming the element when ``x_i`` is not finite, when ``x_i + h == x_i - h`` (the step is
+    below the resolution of ``x_i``: ``|x_i| > 1e12`` for ``h = 1e-4``), or when ``f`` beside
+    ``x_i`` or the quotient is not finite: never a silent NaN.
+
     >>> central_differences(lambda x: (x ** 3).sum(), onp.array([1.0]), 1e-4).round(6)
     array([3.])
     """
+    h = step_size(h)
     work = work_tree(x)
+    for path, a in leaves(work):  # no derivative at NaN or inf; and f never sees them
+        check_finite(a, "central differences", f"{path or 'x'}")
     grads = tree_map(onp.zeros_like, work)
-    for (_, a), (_, g) in zip(leaves(work), leaves(grads)):
+    for (path, a), (_, g) in zip(leaves(work), leaves(grads)):
+        big = float(onp.finfo(a.dtype).max) / 2
         for idx in onp.ndindex(a.shape):
             x0 = a[idx]
             step = h * max(1.0, abs(float(x0))) if relative else h
-            up, down = (x0 + a.dtype.type(step)), (x0 - a.dtype.type(step))
+            if abs(float(x0)) < big and step < big:
+                up, down = (x0 + a.dtype.type(step)), (x0 - a.dtype.type(step))
+            else:  # near the largest float: x0 + step may be inf, refused below as f(inf)
+                with onp.errstate(over="ignore"):
+                    up, down = (x0 + a.dtype.type(step)), (x0 - a.dtype.type(step))
+            if up == down:
+                raise ValueError(
+                    f"the step h={step:.3g} is below the resolution of {_where(path, idx)} = "
+                    f"{x0!r} ({a.dtype}: x + h == x - h); use a larger h, or "
+                    "minifw.grad(f, method='numerical'), whose step grows with |x|"
+                )
             f_up = evaluate_at(f, work, a, idx, up)
             f_down = evaluate_at(f, work, a, idx, down)
-            g[idx] = (f_up - f_down) / (float(up) - float(down))
+            g[idx] = _quotient(f_up, f_down, float(up) - float(down), _where(path, idx), x0)
     return grads
 
 
@@ -128,10 +190,40 @@ def numerical_diff(f: Callable[[Any], Any], x: Any, h: float = 1e-4) -> Any:
     Returns:
         ``(f(x + h) - f(x - h)) / (2h)``.
 
+    Raises ``ValueError``/``TypeError`` naming the problem for an ``x`` that is not a finite
+    real number (or array of them), an ``h`` that is not a finite number ``> 0``, a step lost
+    in the rounding of ``x`` (``x + h == x - h``), and values of ``f`` that are not finite.
+
     >>> round(numerical_diff(lambda x: 0.01 * x ** 2 + 0.1 * x, 5.0), 10)
     0.2
     """
-    return (f(x + h) - f(x - h)) / (2 * h)
+    h = step_size(h)
+    if not isinstance(x, (int, float, onp.integer, onp.floating)) or isinstance(x, bool):
+        x = copy_float(x)
+        if isinstance(x, dict):
+            raise TypeError("numerical_diff: x must be a number or an array, got a dict")
+    elif isinstance(x, onp.integer):
+        x = float(x)
+    check_finite(x, "numerical_diff", "x")
+    up, down = x + h, x - h
+    if onp.any(up == down):
+        raise ValueError(f"numerical_diff: h={h:.3g} is below the resolution of x = {x!r} "
+                         "(x + h == x - h); use a larger h")
+    f_up, f_down = _real_value(f(up), "f(x + h)"), _real_value(f(down), "f(x - h)")
+    with onp.errstate(over="ignore", invalid="ignore"):
+        d = (f_up - f_down) / (2 * h)
+    check_finite(d, "numerical_diff", f"(f(x + h) - f(x - h)) / 2h (f(x + h) = {f_up!r:.40}, "
+                 f"f(x - h) = {f_down!r:.40})")
+    return d
+
+
+def _real_value(v: Any, what: str) -> Any:
+    """``v`` unchanged if it holds finite real numbers; else ``TypeError``/``NonFiniteError``."""
+    a = onp.asarray(getval(v))
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"numerical_diff: {what} must be a real number, got {v!r:.60}")
+    check_finite(a, "numerical_diff", what)
+    return v
 
 
 def numerical_gradient(f: Callable[[Tree], Any], x: Tree, h: float = 1e-4) -> Tree:
@@ -145,6 +237,10 @@ def numerical_gradient(f: Callable[[Tree], Any], x: Tree, h: float = 1e-4) -> Tr
 
     Returns:
         The gradient, with the structure of ``x`` (float arrays).
+
+    Raises ``ValueError`` naming the element when an element of ``x`` is not finite, when
+    ``h`` is lost in its rounding (``x + h == x - h``: ``|x| > 1e12`` for ``h = 1e-4``), or
+    when ``f`` beside it is not finite; ``TypeError`` for non-numeric ``x``.
 
     >>> numerical_gradient(lambda p: (p["w"] ** 2).sum(), {"w": onp.array([1, 2])})["w"].round(6)
     array([2., 4.])
@@ -165,7 +261,7 @@ def gradient_descent(
     Arguments:
         f: a scalar function of an array.
         init_x: the starting point (not modified).
-        lr: the learning rate.
+        lr: the learning rate, a finite number > 0.
         step_num: the number of steps.
         return_path: also return the points visited, ``init_x`` first (shape
             ``(step_num + 1, *x.shape)``), e.g. to plot them.
@@ -173,14 +269,34 @@ def gradient_descent(
     Returns:
         The final point, or ``(final point, path)`` with ``return_path=True``.
 
+    A run that diverges (``x`` overflows, or grows past where ``h`` resolves it) stops with
+    a ``ValueError`` naming the step and suggesting a smaller ``lr``.
+
     >>> gradient_descent(lambda x: (x ** 2).sum(), [-3.0, 4.0], lr=0.1, step_num=1).round(6)
     array([-2.4,  3.2])
     """
     if isinstance(step_num, bool) or not isinstance(step_num, (int, onp.integer)) or step_num < 0:
         raise ValueError(f"step_num must be a whole number >= 0, got {step_num!r}")
+    lr = step_size(lr, "lr")
+    if isinstance(init_x, dict):
+        raise TypeError("gradient_descent: init_x must be an array, got a dict")
     x = copy_float(init_x)
+    check_finite(x, "gradient_descent", "init_x")
     path = [x.copy()]
-    for _ in range(int(step_num)):
-        x = x - lr * numerical_gradient(f, x)
+    for i in range(1, int(step_num) + 1):
+        try:
+            g = numerical_gradient(f, x)
+        except ValueError as e:
+            raise type(e)(f"gradient_descent, step {i} of {step_num} (largest |x| "
+                          f"{_largest(x)}; if x is growing, lr={lr:g} is too large): {e}") from e
+        with onp.errstate(over="ignore", invalid="ignore"):
+            x = x - lr * g
+        if not onp.all(onp.isfinite(x)):
+            raise NonFiniteError(f"gradient_descent diverged at step {i} of {step_num}: x "
+                                 f"overflows {x.dtype}; lr={lr:g} is too large")
         path.append(x.copy())
     return (x, onp.stack(path)) if return_path else x
+
+
+def _largest(x: onp.ndarray) -> str:
+    return f"{float(onp.abs(x).max()):.3g}" if x.size else "none"

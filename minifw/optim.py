@@ -21,14 +21,20 @@ import numpy as onp
 from minifw.tree import Tree, check_like, leaves
 
 
+def _real(value: Any) -> bool:
+    # Python and NumPy real numbers (numpy.float32(0.1) included), but not True/False
+    return isinstance(value, (int, float, onp.integer, onp.floating)) and not isinstance(
+        value, (bool, onp.bool_))
+
+
 def _positive(name: str, value: float) -> float:
-    if not (isinstance(value, (int, float)) and onp.isfinite(value) and value > 0):
+    if not (_real(value) and onp.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
 
 
 def _fraction(name: str, value: float) -> float:
-    if not (isinstance(value, (int, float)) and 0 <= value < 1):
+    if not (_real(value) and 0 <= value < 1):
         raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
     return float(value)
 
@@ -51,8 +57,10 @@ class Optimizer:
             params: the parameter tree; its arrays are changed in place.
             grads: gradients with exactly the structure and shapes of ``params``.
 
-        Raises ``ValueError`` if the structure, a shape or a value (NaN, inf) is wrong; then
-        nothing has changed.
+        Raises ``ValueError`` if the structure, a shape or a value (NaN, inf) is wrong, or if
+        the step would make a parameter or the optimizer's state overflow; ``TypeError`` for
+        arrays that are not real numbers. Then nothing has changed, neither ``params`` nor
+        the state: every new value is computed and checked before the first is written.
         """
         check_like(params, grads, "gradients")
         pairs = list(zip(leaves(params), leaves(grads)))
@@ -62,15 +70,42 @@ class Optimizer:
                     f"parameter {path!r} must be a writeable float ndarray to update in place, "
                     f"got {type(p).__name__} {getattr(p, 'dtype', '')}"
                 )
-            if not onp.all(onp.isfinite(g)):
-                raise ValueError(
-                    f"gradient at {path!r} is not finite: {onp.asarray(g).ravel()[:5]}"
-                )
+            if onp.asarray(g).dtype.kind not in "biuf":
+                raise TypeError(f"gradient at {path!r} must be a real numeric array, got dtype "
+                                f"{onp.asarray(g).dtype}")
+        states, values = {}, []
+        with onp.errstate(over="ignore", invalid="ignore"):  # overflow is refused below
+            for (path, p), (_, g) in pairs:
+                state = dict(self.state.get(path, {}))  # the rules rebind, never mutate
+                new = p + self._rule(state, onp.asarray(g, dtype=p.dtype))
+                self._check_step(path, p, g, new, state)
+                states[path] = state
+                values.append(new)
         self.iterations += 1
-        deltas = [self._rule(self.state.setdefault(path, {}), onp.asarray(g, dtype=p.dtype))
-                  for (path, p), (_, g) in pairs]
-        for ((_, p), _), d in zip(pairs, deltas):
-            p += d
+        self.state.update(states)
+        for ((_, p), _), new in zip(pairs, values):
+            p[...] = new
+
+    def _check_step(self, path: str, p: onp.ndarray, g: Any, new: onp.ndarray,
+                    state: dict[str, Any]) -> None:
+        # a NaN or inf anywhere in p, g or the state makes the new value or the state
+        # non-finite, and a sum is non-finite iff an element is (or it overflows): one cheap
+        # reduction per array in the common case, the precise diagnosis only on failure
+        if all(onp.isfinite(onp.sum(v)) for v in (new, *state.values())):
+            return
+        if not onp.isfinite(g).all():
+            raise ValueError(f"gradient at {path!r} is not finite: {onp.asarray(g).ravel()[:5]}")
+        if not onp.isfinite(p).all():
+            raise ValueError(f"parameter {path!r} is not finite before the step: "
+                             f"{p.ravel()[~onp.isfinite(p.ravel())][:5]}")
+        bad = [k for k, v in state.items() if not onp.isfinite(v).all()]
+        if bad or not onp.isfinite(new).all():
+            what = f"its state {bad[0]!r}" if bad else "the parameter"
+            big = float(onp.abs(onp.asarray(g)).max()) if onp.size(g) else 0.0
+            raise ValueError(
+                f"{type(self).__name__}: the step for {path!r} overflows {what} in {p.dtype} "
+                f"(largest |gradient| {big:.3g}); lower the learning rate or scale the loss down"
+            )
 
     def _rule(self, state: dict[str, Any], g: onp.ndarray) -> onp.ndarray:
         raise NotImplementedError

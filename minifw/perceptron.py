@@ -30,11 +30,14 @@ class Perceptron:
     """
 
     def __init__(self, n_inputs: int, lr: float = 0.2, epochs: int = 10):
-        if isinstance(n_inputs, bool) or not isinstance(n_inputs, (int, onp.integer)) or n_inputs < 1:
+        whole = isinstance(n_inputs, (int, onp.integer)) and not isinstance(n_inputs, bool)
+        if not whole or n_inputs < 1:
             raise ValueError(f"n_inputs must be a whole number >= 1, got {n_inputs!r}")
         if isinstance(epochs, bool) or not isinstance(epochs, (int, onp.integer)) or epochs < 0:
             raise ValueError(f"epochs must be a whole number >= 0, got {epochs!r}")
-        if not (isinstance(lr, (int, float)) and onp.isfinite(lr) and lr > 0):
+        real = isinstance(lr, (int, float, onp.integer, onp.floating)) and not isinstance(
+            lr, (bool, onp.bool_))
+        if not (real and onp.isfinite(lr) and lr > 0):
             raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
         self.n_inputs, self.lr, self.epochs = int(n_inputs), float(lr), int(epochs)
         self.w = onp.zeros(self.n_inputs)
@@ -58,35 +61,51 @@ class Perceptron:
         return X
 
     def fit(self, X: Any, y: Any) -> Perceptron:
-        """Train on samples ``X`` (shape ``(n, n_inputs)``) with targets ``y`` in {0, 1}."""
+        """Train on samples ``X`` (shape ``(n, n_inputs)``) with targets ``y`` in {0, 1}.
+
+        Raises ``ValueError`` for bad data, and if the weights or ``w @ x`` overflow (inputs
+        near 1e300); then ``w``, ``b`` and ``errors_`` are left as they were.
+        """
         X = self._inputs(X)
         t = onp.asarray(y)
         if t.shape != (len(X),):
             raise ValueError(f"Perceptron: y must have shape ({len(X)},), got {t.shape}")
         if len(X) == 0:
             raise ValueError("Perceptron: cannot fit an empty data set")
-        if not onp.all((t == 0) | (t == 1)):
+        if t.dtype.kind not in "biuf" or not onp.all((t == 0) | (t == 1)):
             raise ValueError(f"Perceptron: targets must be 0 or 1, got {onp.unique(t)}")
-        self.errors_ = []
-        for _ in range(self.epochs):
-            mistakes = 0
-            for x_i, t_i in zip(X, t):
-                delta = self.lr * (float(t_i) - self._step(x_i))
-                self.w += delta * x_i
-                self.b += delta
-                mistakes += delta != 0
-            self.errors_.append(int(mistakes))
-            if mistakes == 0:
-                break
+        w, b, errors = self.w.copy(), self.b, []
+        with onp.errstate(over="ignore", invalid="ignore"):  # overflow is refused below
+            for epoch in range(1, self.epochs + 1):
+                mistakes = 0
+                for x_i, t_i in zip(X, t):
+                    score = x_i @ w + b
+                    if score != score:  # inf - inf: no sign to decide by
+                        raise ValueError(
+                            f"Perceptron: w @ x + b overflows float64 (inf - inf) in epoch "
+                            f"{epoch} (largest |x| {float(onp.abs(X).max()):.3g}); scale X down")
+                    delta = self.lr * (float(t_i) - int(score > 0))
+                    w += delta * x_i
+                    b += delta
+                    mistakes += delta != 0
+                if not (onp.all(onp.isfinite(w)) and onp.isfinite(b)):
+                    raise ValueError(f"Perceptron: the weights overflow float64 in epoch {epoch} "
+                                     f"(largest |x| {float(onp.abs(X).max()):.3g}); scale X down")
+                errors.append(int(mistakes))
+                if mistakes == 0:
+                    break
+        self.w, self.b, self.errors_ = w, b, errors
         return self
-
-    def _step(self, x: onp.ndarray) -> int:
-        return int(x @ self.w + self.b > 0)
 
     def predict(self, X: Any) -> onp.ndarray:
         """``1`` where ``w @ x + b > 0``, else ``0``, for each row of ``X``."""
         X = self._inputs(X)
-        return (X @ self.w + self.b > 0).astype(onp.int64)
+        with onp.errstate(over="ignore", invalid="ignore"):  # +-inf keeps the sign
+            score = X @ self.w + self.b
+        if onp.isnan(score).any():
+            raise ValueError("Perceptron: w @ x + b overflows float64 (inf - inf) for a row of "
+                             f"X (largest |x| {float(onp.abs(X).max()):.3g}); scale X down")
+        return (score > 0).astype(onp.int64)
 
     def __repr__(self) -> str:
         return f"Perceptron(n_inputs={self.n_inputs}, lr={self.lr}, epochs={self.epochs})"

@@ -17,6 +17,8 @@ True
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -24,11 +26,13 @@ from typing import Any
 import numpy as onp
 from tqdm.auto import tqdm
 
+from minifw.functions import NonFiniteError, check_finite, check_labels
 from minifw.gradients import METHODS, value_and_grad
 from minifw.layers import Layer
-from minifw.losses import Loss
+from minifw.losses import CrossEntropyError, Loss, SoftmaxCrossEntropy
+from minifw.objective import Objective
 from minifw.optim import Optimizer
-from minifw.tree import Tree
+from minifw.tree import Tree, leaves
 
 
 @dataclass
@@ -54,6 +58,8 @@ def as_generator(rng: Any) -> onp.random.Generator:
     if isinstance(rng, onp.random.Generator):
         return rng
     if isinstance(rng, (int, onp.integer)) and not isinstance(rng, bool):
+        if rng < 0:
+            raise ValueError(f"rng: a seed must be a whole number >= 0, got {rng!r}")
         return onp.random.default_rng(int(rng))
     raise TypeError(f"rng must be a numpy.random.Generator or an integer seed, got {rng!r}")
 
@@ -82,10 +88,6 @@ def minibatches(n: int, batch_size: int, rng: onp.random.Generator) -> Iterator[
         yield order[start : start + batch_size]
 
 
-def _labels(t: onp.ndarray) -> onp.ndarray:
-    return t if t.ndim == 1 else t.argmax(axis=-1)
-
-
 def _is_classification(t: onp.ndarray) -> bool:
     if t.ndim == 1:
         return t.dtype.kind in "iu"
@@ -104,18 +106,21 @@ def accuracy(model: Layer, params: Tree, x: Any, t: Any) -> float:
     Returns:
         A float in [0, 1].
 
+    Raises ``ValueError`` for empty, non-finite or mismatched data, labels outside
+    ``[0, classes)``, and outputs that are not finite (whose argmax would mean nothing).
+
     >>> import minifw as mf
     >>> model = mf.Sequential(mf.Identity())
     >>> accuracy(model, {}, onp.array([[0.9, 0.1], [0.2, 0.8]]), onp.array([0, 0]))
     0.5
     """
-    x, t = onp.asarray(x), onp.asarray(t)
-    if len(x) == 0 or len(x) != len(t):
-        raise ValueError(f"accuracy: x has shape {x.shape} and t has shape {t.shape}")
+    x, t = _check_data(x, t, "accuracy")
     y = onp.asarray(model(params, x))
     if y.ndim != 2 or t.shape not in ((len(y),), y.shape):
         raise ValueError(f"accuracy: outputs of shape {y.shape} do not fit targets {t.shape}")
-    return float(onp.mean(y.argmax(axis=-1) == _labels(t)))
+    check_finite(y, "accuracy", "the model's outputs")
+    labels = check_labels(t, y.shape[1], "accuracy") if t.ndim == 1 else t.argmax(axis=-1)
+    return float(onp.mean(y.argmax(axis=-1) == labels))
 
 
 def _check_data(x: Any, t: Any, name: str) -> tuple[onp.ndarray, onp.ndarray]:
@@ -131,6 +136,90 @@ def _check_data(x: Any, t: Any, name: str) -> tuple[onp.ndarray, onp.ndarray]:
         raise ValueError(f"{name}: x has {len(x)} samples (shape {x.shape}) but t has {len(t)} "
                          f"(shape {t.shape})")
     return x, t
+
+
+def _as_float_data(x: onp.ndarray, t: onp.ndarray) -> tuple[onp.ndarray, onp.ndarray]:
+    """Integer and boolean inputs (and one-hot targets) as float64, once, not per batch;
+    labels ``(N,)`` stay integers."""
+    if x.dtype.kind in "biu":
+        x = x.astype(onp.float64)
+    if t.ndim > 1 and t.dtype.kind in "biu":
+        t = t.astype(onp.float64)
+    return x, t
+
+
+def _check_objects(model: Any, loss: Any, optimizer: Any) -> None:
+    """A class where an instance belongs (``SGD`` for ``SGD(lr=0.1)``) is a common slip."""
+    for what, obj, example in (("model", model, "Sequential(...)"),
+                               ("loss", loss, "SoftmaxCrossEntropy()"),
+                               ("optimizer", optimizer, "SGD(lr=0.1)")):
+        if isinstance(obj, type):
+            raise TypeError(f"fit: {what} must be an instance such as {example}, got the class "
+                            f"{obj.__name__}")
+        if not callable(obj if what != "optimizer" else getattr(obj, "update", None)):
+            raise TypeError(f"fit: {what} {obj!r} is not a {what}")
+
+
+def _check_params(params: Tree) -> None:
+    """Every leaf a writeable, finite float ndarray: refused before anything changes."""
+    if not isinstance(params, (dict, onp.ndarray)):
+        raise TypeError(f"fit: params must be a dict of arrays, got {type(params).__name__}")
+    for path, a in leaves(params):
+        if not isinstance(a, onp.ndarray) or a.dtype.kind != "f" or not a.flags.writeable:
+            raise TypeError(
+                f"fit: parameter {path!r} must be a writeable float ndarray to train in place, "
+                f"got {type(a).__name__} {getattr(a, 'dtype', '')}"
+            )
+        check_finite(a, "fit", f"parameter {path!r}")
+
+
+def _preflight(model: Layer, loss: Loss, params: Tree, x: onp.ndarray, t: onp.ndarray,
+               name: str, with_loss: bool) -> None:
+    """One sample through the model (and the loss, ``with_loss``), and every label checked
+    against the output width: data the model or the loss cannot take is refused before any
+    parameter changes, not at the batch where it first turns up. (The training loss needs no
+    trial: the first batch is computed before the first step.)"""
+    y = onp.asarray(model(params, x[:1]))
+    if t.ndim == 1 and y.ndim == 2 and y.shape[1] > 1 and (
+            t.dtype.kind in "iub" or isinstance(loss, _LABEL_LOSSES)):
+        check_labels(t, y.shape[1], name)
+    if with_loss:
+        loss(y, t[:1])
+
+
+_LABEL_LOSSES = (CrossEntropyError, SoftmaxCrossEntropy)
+
+
+class _DeferInterrupts:
+    """Holds a first Ctrl-C (SIGINT) until the current step is over, so that it never lands
+    between the updates of two arrays; a second Ctrl-C interrupts at once.
+
+    Only in the main thread, and only when SIGINT has Python's default handler.
+    """
+
+    def __enter__(self) -> _DeferInterrupts:
+        self.pending = False
+        self.active = (threading.current_thread() is threading.main_thread()
+                       and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        if self.active:
+            signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.pending:
+            raise KeyboardInterrupt
+        self.pending = True
+
+    def check(self, where: str) -> None:
+        """Raise the held ``KeyboardInterrupt``, if any, saying where training stopped."""
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt(f"fit interrupted {where}; params hold the values of that "
+                                    "step")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.active:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def fit(
@@ -166,47 +255,84 @@ def fit(
     Returns:
         The :class:`History` of loss (and, for classification, accuracy) per epoch.
 
-    Bad settings or data raise ``ValueError``/``TypeError`` before any parameter changes. A
-    loss or gradient that turns NaN or infinite stops training with ``FloatingPointError``
-    naming the epoch and batch; ``params`` keep their last finite values.
+    Bad settings or data raise ``ValueError``/``TypeError`` before any parameter changes
+    (labels and input widths are checked against the model up front). A loss, validation loss
+    or gradient that turns NaN or infinite, or a step that would overflow the parameters,
+    stops training with ``FloatingPointError`` naming the epoch and batch; ``params`` keep
+    their last finite values. Ctrl-C stops between two steps with ``KeyboardInterrupt``, never
+    inside one. Either exception carries the :class:`History` so far as ``error.history``.
     """
     epochs = whole_number("epochs", epochs, 0)
     batch_size = whole_number("batch_size", batch_size, 1)
     if gradient not in METHODS:
         raise ValueError(f"gradient must be one of {METHODS}, got {gradient!r}")
     rng = as_generator(rng)
-    x, t = _check_data(x, t, "fit")
+    _check_objects(model, loss, optimizer)
+    _check_params(params)
+    x, t = _as_float_data(*_check_data(x, t, "fit"))
+    _preflight(model, loss, params, x, t, "fit", with_loss=False)
+    val = None
     if validation is not None:
-        x_val, t_val = _check_data(*validation, "fit validation")
+        if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
+            raise ValueError("fit: validation must be a pair (x_val, t_val), got "
+                             f"{type(validation).__name__} {validation!r:.60}")
+        val = _as_float_data(*_check_data(*validation, "fit validation"))
+        _preflight(model, loss, params, *val, "fit validation", with_loss=True)
     classify = _is_classification(t)
-    vg = value_and_grad(lambda p, xb, tb: loss(model(p, xb), tb), method=gradient)
+    # an Objective is loss(model(p, x), t) with fused gradient paths for built-in layers
+    vg = value_and_grad(Objective(model, loss), method=gradient)
     history = History()
     n_batches = -(-len(x) // batch_size)
     bar = tqdm(total=epochs * n_batches, disable=None if progress else True, unit="batch")
+    kept = "params keep their last finite values"
     try:
-        for epoch in range(1, epochs + 1):
-            total = 0.0
-            for b, idx in enumerate(minibatches(len(x), batch_size, rng), start=1):
-                value, grads = vg(params, x[idx], t[idx])
-                where = f"at epoch {epoch}, batch {b} of {n_batches}"
-                if not onp.isfinite(value):
-                    raise FloatingPointError(
-                        f"the loss became {value} {where}; params keep their last finite values"
-                    )
-                try:
-                    optimizer.update(params, grads)
-                except ValueError as e:
-                    raise FloatingPointError(f"{e} {where}; params were not changed") from e
-                total += float(value) * len(idx)
-                bar.update(1)
-                bar.set_postfix(epoch=epoch, loss=f"{float(value):.4f}", refresh=False)
-            history.loss.append(total / len(x))
-            if classify:
-                history.accuracy.append(accuracy(model, params, x, t))
-            if validation is not None:
-                history.val_loss.append(float(loss(model(params, x_val), t_val)))
-                if classify:
-                    history.val_accuracy.append(accuracy(model, params, x_val, t_val))
+        with _DeferInterrupts() as interrupts:
+            for epoch in range(1, epochs + 1):
+                total = 0.0
+                for b, idx in enumerate(minibatches(len(x), batch_size, rng), start=1):
+                    where = f"at epoch {epoch}, batch {b} of {n_batches}"
+                    try:
+                        value, grads = vg(params, x[idx], t[idx])
+                    except NonFiniteError as e:
+                        raise FloatingPointError(f"the loss became non-finite {where}: {e}; "
+                                                 f"{kept}") from e
+                    if not onp.isfinite(value):
+                        raise FloatingPointError(f"the loss became {value} {where}; {kept}")
+                    try:
+                        optimizer.update(params, grads)
+                    except ValueError as e:
+                        raise FloatingPointError(f"{e} {where}; params were not changed") from e
+                    total += float(value) * len(idx)
+                    bar.update(1)
+                    bar.set_postfix(epoch=epoch, loss=f"{float(value):.4f}", refresh=False)
+                    interrupts.check(f"after epoch {epoch}, batch {b} of {n_batches}")
+                history.loss.append(total / len(x))
+                _measure(history, model, loss, params, (x, t), val, classify, epoch)
+                interrupts.check(f"after epoch {epoch}")
+    except (FloatingPointError, KeyboardInterrupt) as e:
+        e.history = history  # type: ignore[union-attr]
+        raise
     finally:
         bar.close()
     return history
+
+
+def _measure(history: History, model: Layer, loss: Loss, params: Tree,
+             train: tuple[onp.ndarray, onp.ndarray],
+             validation: tuple[onp.ndarray, onp.ndarray] | None, classify: bool,
+             epoch: int) -> None:
+    """Accuracy and validation loss after an epoch; non-finite ones stop training."""
+    try:
+        if classify:
+            history.accuracy.append(accuracy(model, params, *train))
+        if validation is not None:
+            x_val, t_val = validation
+            value = float(loss(model(params, x_val), t_val))
+            if not onp.isfinite(value):
+                raise NonFiniteError(f"the validation loss is {value}")
+            history.val_loss.append(value)
+            if classify:
+                history.val_accuracy.append(accuracy(model, params, x_val, t_val))
+    except NonFiniteError as e:
+        raise FloatingPointError(f"{e} after epoch {epoch}; params (finite) hold the values "
+                                 "of its last step") from e

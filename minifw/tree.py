@@ -86,10 +86,19 @@ def copy_float(tree: Tree) -> Tree:
 
 
 def _as_float_array(a: Any) -> onp.ndarray:
-    a = onp.array(a)
-    if a.dtype.kind == "O":
-        raise TypeError(f"expected numeric arrays, got an object array {a!r}")
+    try:
+        a = onp.array(a)
+    except ValueError as e:  # a ragged list: numpy cannot make one array of it
+        raise TypeError(f"expected numeric arrays, got a ragged sequence ({e})") from None
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"expected real numeric arrays, got dtype {a.dtype}: {a!r:.80}")
     return a if a.dtype.kind == "f" else a.astype(onp.float64)
+
+
+def _key_paths(tree: Tree, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    if not isinstance(tree, dict):
+        return {prefix}
+    return {p for k, v in tree.items() for p in _key_paths(v, (*prefix, k))} or {prefix}
 
 
 def check_like(reference: Tree, other: Tree, what: str) -> None:
@@ -112,6 +121,9 @@ def check_like(reference: Tree, other: Tree, what: str) -> None:
         missing = sorted(ref.keys() - got.keys())
         extra = sorted(got.keys() - ref.keys())
         raise ValueError(f"{what} do not match the parameters: missing {missing}, extra {extra}")
+    if _key_paths(reference) != _key_paths(other):  # {"a.w": g} spells {"a": {"w": g}}
+        raise ValueError(f"{what} nest their keys differently from the parameters (a key with "
+                         "a '.' in it?)")
     for path, r in ref.items():
         g_shape = onp.shape(got[path])
         if g_shape != onp.shape(r):

@@ -1,0 +1,129 @@
+"""The benchmark suite runs (a smoke run, in seconds) and its baselines compute minifw's numbers.
+
+A benchmark is only as honest as its peers: the hand-written NumPy network, the per-element
+loop and the PyTorch peers must compute the same values as minifw, or the ratios compare
+different work.
+"""
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as onp
+import pytest
+
+import minifw as mf
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def bench(monkeypatch):
+    """The benchmark modules (``run`` and ``baselines``), imported from benchmarks/."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    return importlib.import_module("run"), importlib.import_module("baselines")
+
+
+def test_the_smoke_run_writes_results_and_the_plot(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "run.py"), "--smoke", "--no-torch", "--out",
+         str(tmp_path)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "RESULTS.md").read_text()
+    for figure in ("training step", "minifw / PyTorch eager", "tiny network",
+                   "full numerical gradient", "check_grads projection", "check_grads full",
+                   "check_layer full mode"):
+        assert figure in text, figure
+    assert text.count("| skipped |") == 3  # the three PyTorch peers
+    assert "not used (--no-torch)" in text and "Smoke run" in text
+    assert "rounding bound" in text and "load average" in text
+    assert (tmp_path / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_figures_judge_their_goals(bench):
+    run, _ = bench
+    faster = run.Figure("x", "<= 1.15", "minifw", "peer", minifw_s=1.0, peer_s=1.0)
+    assert faster.ratio == 1.0 and faster.passed
+    speedup = run.Figure("x", ">= 50", "minifw", "loop", minifw_s=1.0, peer_s=49.0)
+    assert speedup.ratio == 49.0 and speedup.passed is False
+    assert run.Figure("x", "<= 2.0", "minifw", "peer", minifw_s=1.0).passed is None
+
+
+def test_interleaved_times_every_contender(bench):
+    run, _ = bench
+    calls = []
+    times = run.interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+                            rounds=2, calls=3, warmup=1)
+    assert [len(times["a"]), len(times["b"])] == [6, 6]
+    assert calls[:4] == ["a"] * 4 and calls[4:12] == ["b"] * 8  # round 2 runs b first
+
+
+def network(rng, inputs=12, hidden=5, outputs=4, batch=6):
+    model = mf.Sequential(mf.Linear(inputs, hidden), mf.ReLU(), mf.Linear(hidden, outputs))
+    params = model.init(rng)
+    return (params, mf.Objective(model, mf.SoftmaxCrossEntropy()),
+            rng.random((batch, inputs)), rng.integers(0, outputs, batch))
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_the_hand_written_network_computes_minifws_gradient(bench, activation):
+    _, baselines = bench
+    rng = onp.random.default_rng(0)
+    params, f, x, t = network(rng)
+    if activation == "sigmoid":
+        f = mf.Objective(mf.Sequential(mf.Linear(12, 5), mf.Sigmoid(), mf.Linear(5, 4)),
+                         mf.SoftmaxCrossEntropy())
+    hand = baselines.HandNet(params, activation)
+    value, grads = mf.value_and_grad(f)(params, x, t)
+    loss, hand_grads = hand.gradient(x, t)
+    assert loss == pytest.approx(float(value), rel=1e-13)
+    assert hand.loss(x, t) == pytest.approx(float(value), rel=1e-13)
+    mine = [grads["0"]["W"], grads["0"]["b"], grads["2"]["W"], grads["2"]["b"]]
+    for a, b in zip(mine, hand_grads):
+        onp.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-15)
+
+
+def test_the_loop_baseline_computes_minifws_central_differences(bench):
+    _, baselines = bench
+    rng = onp.random.default_rng(1)
+    params, f, x, t = network(rng)
+    hand = baselines.HandNet(params)
+    h = 6.06e-6
+    loop = baselines.loop_numerical_gradient(lambda: hand.loss(x, t), hand.arrays(), h)
+    fast = mf.grad(f, method="numerical", h=h)(params, x, t)
+    mine = [fast["0"]["W"], fast["0"]["b"], fast["2"]["W"], fast["2"]["b"]]
+    bound = 64 * onp.finfo(float).eps * max(1.0, abs(float(f(params, x, t)))) / h
+    assert len(loop) == sum(a.size for a in mine)
+    for (n, idx), value in loop.items():
+        assert abs(mine[n][idx] - value) <= bound
+    before = [a.copy() for a in hand.arrays()]
+    baselines.loop_numerical_gradient(lambda: hand.loss(x, t), hand.arrays(), h, [(0, (1, 2))])
+    assert all(onp.array_equal(a, b) for a, b in zip(before, hand.arrays()))
+
+
+def test_the_pytorch_peers_compute_minifws_gradient(bench):
+    _, baselines = bench
+    torch = pytest.importorskip("torch")
+    rng = onp.random.default_rng(2)
+    params, f, x, t = network(rng)
+    loss, grads = baselines.torch_gradient(torch, params)(torch.from_numpy(x),
+                                                          torch.from_numpy(t))
+    value, mine = mf.value_and_grad(f)(params, x, t)
+    assert loss.item() == pytest.approx(float(value), rel=1e-13)
+    for a, b in zip([mine[k][n] for k in ("0", "2") for n in "Wb"], grads):
+        onp.testing.assert_allclose(a, b.numpy(), rtol=1e-11, atol=1e-15)
+    net = baselines.TorchNet(torch, params, lr=0.1)
+    step_loss = net.step(torch.from_numpy(x), torch.from_numpy(t))
+    assert step_loss.item() == pytest.approx(float(value), rel=1e-13)
+    onp.testing.assert_allclose(net.model[0].weight.detach().numpy().T,
+                                params["0"]["W"] - 0.1 * mine["0"]["W"], rtol=1e-12)
+
+
+def test_without_pytorch_its_figures_are_skipped_with_a_note(bench, monkeypatch):
+    _, baselines = bench
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
+    torch, why = baselines.torch_available()
+    assert torch is None and "not importable" in why
