@@ -291,6 +291,12 @@ def _train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {args.out}: exists and is not a folder")
+    # checked before training, so that a bad folder costs nothing; created only after it,
+    # so that a failed run leaves no folder behind
+    base = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
+    if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {args.out}: cannot create a folder under {base} "
+                         f"({'not a folder' if not base.is_dir() else 'not writable'})")
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
     if not args.quiet:
         hidden = " ".join(map(str, args.hidden)) or "none"
@@ -372,7 +378,7 @@ def load_layer(target: str) -> Layer:
         module = _import_module(module_name)
     except UsageError:
         raise
-    except Exception as error:  # the user's module raised while importing
+    except (Exception, SystemExit) as error:  # the user's module raised (or exited) importing
         raise UsageError(f"importing {module_name!r} raised {type(error).__name__}: "
                          f"{error}") from error
     obj: Any = module
@@ -386,7 +392,7 @@ def load_layer(target: str) -> Layer:
         raise UsageError(f"{target} is {obj!r}, not a minifw.Layer, a Layer class or a factory")
     try:
         layer = obj()
-    except Exception as error:
+    except (Exception, SystemExit) as error:
         raise UsageError(f"cannot make a layer by calling {target}() with no arguments: "
                          f"{type(error).__name__}: {error}") from error
     if not isinstance(layer, Layer):

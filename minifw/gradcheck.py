@@ -302,7 +302,9 @@ class _Check:
         results = []
         for k in range(len(us)):
             line = line_of(k)[0]
-            results.append((k, *_judge(line, s0, self.f0, line.a_u, self.rtol, self.atol, 0)))
+            a_u = line.a_u
+            assert a_u is not None  # a line along a direction always has it
+            results.append((k, *_judge(line, s0, self.f0, a_u, self.rtol, self.atol, 0)))
         if all(r[1] != "fail" for r in results):
             return _row(path, x, results, self.rtol, self.atol, self.f_eps, line_of), ""
         # A direction moves every element at once, so kinks of several elements (inputs at or

@@ -21,8 +21,9 @@ from autograd.core import make_vjp as _make_vjp
 from autograd.extend import vspace
 from autograd.wrap_util import unary_to_nary
 
-from minifw.numerical import central_differences, default_step, scalar_value
-from minifw.tree import Tree, leaves
+from minifw.functions import NonFiniteError
+from minifw.numerical import central_differences, default_step, scalar_value, step_size
+from minifw.tree import Tree, copy_float, leaves
 
 METHODS = ("autograd", "numerical")
 
@@ -32,6 +33,16 @@ def _autograd_value_and_grad(fun: Callable[[Tree], Any], x: Tree) -> tuple[Any, 
     vjp, ans = _make_vjp(fun, x)
     value = scalar_value(ans)
     return value, vjp(vspace(ans).ones())
+
+
+def _refuse_non_finite(grads: Tree) -> None:
+    # f can be finite where its gradient is not (inf * 0 behind a saturated tanh, a backward
+    # pass that overflows): refuse that rather than hand NaN to an optimizer
+    for path, g in leaves(grads):
+        if not onp.isfinite(onp.sum(g)) and not onp.isfinite(g).all():
+            bad = onp.asarray(g).ravel()[~onp.isfinite(onp.asarray(g).ravel())][:3]
+            raise NonFiniteError(f"the autograd gradient at {path!r} is not finite "
+                                 f"({bad.tolist()}) although f is finite")
 
 
 def _dtype(params: Tree) -> Any:
@@ -60,8 +71,15 @@ def value_and_grad(
     def value_and_grad_f(params: Tree, *args: Any) -> tuple[Any, Tree]:
         if method == "autograd":
             out = fused_vg(params, *args) if fused_vg is not None else None
-            return _autograd_value_and_grad(f, 0)(params, *args) if out is None else out
-        step = default_step(_dtype(params)) if h is None else h
+            if out is not None:
+                _refuse_non_finite(out[1])
+                return out
+            if any(isinstance(a, onp.ndarray) and a.dtype.kind in "biu" for _, a in leaves(params)):
+                params = copy_float(params)  # autograd cannot differentiate integers
+            value, grads = _autograd_value_and_grad(f, 0)(params, *args)
+            _refuse_non_finite(grads)
+            return value, grads
+        step = default_step(_dtype(params)) if h is None else step_size(h)
         value = scalar_value(f(params, *args))
         grads = fused_cd(params, *args, h=step) if fused_cd is not None else None
         if grads is None:

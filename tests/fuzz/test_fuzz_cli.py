@@ -148,14 +148,7 @@ def test_train_on_missing_mnist_files_without_download_names_them(missing):
                 missing)
 
 
-OUT_GAP = pytest.mark.xfail(
-    reason="cli.py: 'train --out FILE/sub' passes the checks, "
-    "so the whole training runs before out.mkdir fails; the folder should be created (or "
-    "checked) before training.", strict=False)
-
-
-@pytest.mark.parametrize("kind", ["file", pytest.param("missing-parent-file",
-                                                       marks=[OUT_GAP])])
+@pytest.mark.parametrize("kind", ["file", "missing-parent-file"])
 def test_train_refuses_an_output_that_is_a_file(kind):
     record(ENTRY, "files")
     with tempfile.TemporaryDirectory() as d:
@@ -193,15 +186,7 @@ SOURCES = {
 }
 
 
-EXIT_GAP = pytest.mark.xfail(
-    raises=SystemExit,
-    reason="cli.py: a user's module that calls sys.exit() "
-    "while 'minifw gradcheck' imports it ends the command with its own status and no message; "
-    "load_layer catches Exception, not SystemExit.", strict=False)
-
-
-@pytest.mark.parametrize("kind", [pytest.param(k, marks=[EXIT_GAP] if k == "exit" else [])
-                                  for k in sorted(SOURCES)])
+@pytest.mark.parametrize("kind", sorted(SOURCES))
 def test_gradcheck_of_a_broken_user_file_is_one_line(kind):
     record(ENTRY, "files")
     with tempfile.TemporaryDirectory() as d:

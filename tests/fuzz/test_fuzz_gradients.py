@@ -129,11 +129,6 @@ def test_nan_or_inf_in_params_or_data_is_refused_by_name(entry, method, kind, pr
         refused(out, "nan or infinite", "not finite")
 
 
-@pytest.mark.xfail(
-    reason="gradients.py: an infinite input that tanh saturates leaves a finite loss, "
-    "but autograd's gradient of the weights it meets is inf * 0 = NaN, returned silently; "
-    "value_and_grad should refuse non-finite gradients (NonFiniteError naming the path).",
-    strict=False)
 @pytest.mark.parametrize("kind", list(FS))
 @pytest.mark.parametrize("entry", list(ENTRIES))
 def test_an_infinite_input_saturated_by_tanh_gives_no_silent_nan(entry, kind):
@@ -165,11 +160,6 @@ def test_huge_or_tiny_weights_give_finite_gradients_or_a_clear_error(entry, meth
         assert _structure(grads) == _structure(params) and all_finite(grads)
 
 
-@pytest.mark.xfail(
-    reason="gradients.py: a weight of 1.8e308 leaves the loss finite, but the "
-    "gradient of the layer before it overflows to inf in autograd's backward pass and is "
-    "returned silently; value_and_grad should refuse non-finite gradients (NonFiniteError "
-    "naming the path).", strict=False)
 @pytest.mark.parametrize("kind", list(FS))
 @pytest.mark.parametrize("entry", list(ENTRIES))
 def test_a_weight_near_the_float_max_gives_no_silent_inf_gradient(entry, kind):
@@ -282,11 +272,6 @@ def test_integer_and_boolean_data_are_float64(entry, method, kind, problem, data
            _run(entry, method, kind, params, xi, t.astype(onp.uint8)))
 
 
-@pytest.mark.xfail(reason="gradients.py: for integer or boolean params autograd "
-                   "raises its own 'Can't differentiate w.r.t. type int64' from deep inside "
-                   "(f = sum(p**2)) or differentiates in float16 (f = sum(sin(p)) of uint8/bool); "
-                   "the numerical source computes in float64. Autograd should get a float64 "
-                   "copy too (minifw.tree.copy_float).", strict=False)
 @pytest.mark.parametrize("w", [onp.array([1, -2]), onp.array([True, False]),
                                onp.array([3], dtype=onp.uint8)], ids=str)
 @pytest.mark.parametrize("square", [True, False])
@@ -350,10 +335,6 @@ def test_a_nonsensical_numerical_step_is_refused(entry, h, problem):
     refused(_run(entry, "numerical", "lambda", params, x, t, h=h), "h must", "h ")
 
 
-@pytest.mark.xfail(
-    reason="fast_numerical.py: the stacked engine behind an Objective takes h as it "
-    "comes (True, 0, NaN, a string...) where the generic path refuses it by name; it should "
-    "call minifw.numerical.step_size(h) first.", strict=False)
 @pytest.mark.parametrize("h", [True, 0, -1e-3, onp.nan, onp.inf, "0.1"], ids=repr)
 @pytest.mark.parametrize("entry", list(ENTRIES))
 def test_a_nonsensical_numerical_step_is_refused_by_the_fused_path_too(entry, h):
