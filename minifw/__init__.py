@@ -17,6 +17,7 @@ from autograd.extend import defvjp, primitive
 
 from minifw import functions, numerical, optim
 from minifw.files import load, save
+from minifw.functions import NonFiniteError
 from minifw.gradcheck import assert_grads_close, check_grads, check_layer
 from minifw.gradients import grad, value_and_grad
 from minifw.layers import (
@@ -60,6 +61,6 @@ __all__ = [
     "Layer", "Linear", "Identity", "Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax",
     "Sequential", "Loss", "SumSquaresError", "MeanSquaredError", "CrossEntropyError",
     "SoftmaxCrossEntropy", "grad", "value_and_grad", "Perceptron", "fit", "accuracy", "History",
-    "save", "load", "check_grads", "check_layer", "assert_grads_close", "GradCheckReport",
-    "GradCheckRow", "Objective",
+    "save", "load", "NonFiniteError", "check_grads", "check_layer", "assert_grads_close",
+    "GradCheckReport", "GradCheckRow", "Objective",
 ]

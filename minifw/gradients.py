@@ -38,8 +38,11 @@ def _autograd_value_and_grad(fun: Callable[[Tree], Any], x: Tree) -> tuple[Any, 
 def _refuse_non_finite(grads: Tree) -> None:
     # f can be finite where its gradient is not (inf * 0 behind a saturated tanh, a backward
     # pass that overflows): refuse that rather than hand NaN to an optimizer
-    for path, g in leaves(grads):
-        if not onp.isfinite(onp.sum(g)) and not onp.isfinite(g).all():
+    pairs = list(leaves(grads))
+    if onp.isfinite(sum(onp.asarray(g).sum() for _, g in pairs)):  # one check in the common case
+        return
+    for path, g in pairs:
+        if not onp.isfinite(g).all():
             bad = onp.asarray(g).ravel()[~onp.isfinite(onp.asarray(g).ravel())][:3]
             raise NonFiniteError(f"the autograd gradient at {path!r} is not finite "
                                  f"({bad.tolist()}) although f is finite")

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as onp
 
-from minifw.tree import Tree, check_like, leaves
+from minifw.tree import Tree, zip_like
 
 
 def _real(value: Any) -> bool:
@@ -62,8 +62,7 @@ class Optimizer:
         arrays that are not real numbers. Then nothing has changed, neither ``params`` nor
         the state: every new value is computed and checked before the first is written.
         """
-        check_like(params, grads, "gradients")
-        pairs = list(zip(leaves(params), leaves(grads)))
+        pairs = [((path, p), (path, g)) for path, p, g in zip_like(params, grads, "gradients")]
         for (path, p), (_, g) in pairs:
             if not isinstance(p, onp.ndarray) or p.dtype.kind != "f" or not p.flags.writeable:
                 raise TypeError(

@@ -101,6 +101,31 @@ def _key_paths(tree: Tree, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]
     return {p for k, v in tree.items() for p in _key_paths(v, (*prefix, k))} or {prefix}
 
 
+def zip_like(reference: Tree, other: Tree, what: str) -> list[tuple[str, Any, Any]]:
+    """``(path, reference leaf, other leaf)`` for every leaf, after :func:`check_like`'s checks.
+
+    One walk of both trees in the common case; the full diagnosis only when they differ.
+
+    >>> import numpy as onp
+    >>> [(p, o.shape) for p, _, o in zip_like({"W": onp.zeros(2)}, {"W": onp.ones(2)}, "g")]
+    [('W', (2,))]
+    """
+    out: list[tuple[str, Any, Any]] = []
+
+    def walk(r: Any, o: Any, path: str) -> bool:
+        if isinstance(r, dict):
+            return isinstance(o, dict) and r.keys() == o.keys() and all(
+                isinstance(k, str) and walk(r[k], o[k], f"{path}.{k}" if path else k)
+                for k in r)
+        out.append((path, r, o))
+        return not isinstance(o, dict) and onp.shape(o) == onp.shape(r)
+
+    if not walk(reference, other, ""):
+        check_like(reference, other, what)
+        raise ValueError(f"{what} do not have the structure of the parameters")
+    return out
+
+
 def check_like(reference: Tree, other: Tree, what: str) -> None:
     """Raise ``ValueError`` unless ``other`` has the paths and shapes of ``reference``.
 
