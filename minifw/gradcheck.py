@@ -247,7 +247,7 @@ class _Check:
         self.f_eps, self.probe = f_eps, probe
 
     def grad_x(self, path: str) -> Callable[[Tree], onp.ndarray]:
-        """Autograd's gradient of ``f`` with respect to the leaf at ``path`` only."""
+        """The leaf at ``path`` of autograd's (whole) gradient of ``f``, as float64."""
         def g(tree: Tree) -> onp.ndarray:
             grads = dict(leaves(_autograd_value_and_grad(self.fun)(tree)[1]))
             return onp.asarray(grads[path], dtype=onp.float64)

@@ -62,8 +62,8 @@ class Optimizer:
         arrays that are not real numbers. Then nothing has changed, neither ``params`` nor
         the state: every new value is computed and checked before the first is written.
         """
-        pairs = [((path, p), (path, g)) for path, p, g in zip_like(params, grads, "gradients")]
-        for (path, p), (_, g) in pairs:
+        triples = zip_like(params, grads, "gradients")
+        for path, p, g in triples:
             if not isinstance(p, onp.ndarray) or p.dtype.kind != "f" or not p.flags.writeable:
                 raise TypeError(
                     f"parameter {path!r} must be a writeable float ndarray to update in place, "
@@ -74,7 +74,7 @@ class Optimizer:
                                 f"{onp.asarray(g).dtype}")
         states, values = {}, []
         with onp.errstate(over="ignore", invalid="ignore"):  # overflow is refused below
-            for (path, p), (_, g) in pairs:
+            for path, p, g in triples:
                 state = dict(self.state.get(path, {}))  # the rules rebind, never mutate
                 new = p + self._rule(state, onp.asarray(g, dtype=p.dtype))
                 self._check_step(path, p, g, new, state)
@@ -82,7 +82,7 @@ class Optimizer:
                 values.append(new)
         self.iterations += 1
         self.state.update(states)
-        for ((_, p), _), new in zip(pairs, values):
+        for (_, p, _), new in zip(triples, values):
             p[...] = new
 
     def _check_step(self, path: str, p: onp.ndarray, g: Any, new: onp.ndarray,
