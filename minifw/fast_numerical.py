@@ -323,12 +323,13 @@ class Probe:
     """Values of ``f`` near one point, by the engine: what a gradient checker re-evaluates.
 
     Made by :func:`fused_probe` for an ``f`` that knows its structure. ``at(leaf, index,
-    moved)`` is ``f`` with ``leaf[index]`` replaced by ``moved`` (``index=...``: the whole
-    leaf), where ``leaf`` is one of the parameter arrays the probe was made with; it equals
-    the value :func:`minifw.numerical.evaluate_at` gives to within rounding, and every
-    difference of such values (whose coefficients sum to 0) is computed as the change of
-    ``f``, without the rounding of ``f`` itself. One element costs a column of the network,
-    a whole leaf one matrix product.
+    moved)`` is ``f`` with the element ``leaf[index]`` replaced by ``moved``, and
+    ``line(leaf, u)(s)`` is ``f(leaf + s u)``, where ``leaf`` is one of the parameter arrays
+    the probe was made with. Both equal the values :func:`minifw.numerical.evaluate_at` gives
+    to within rounding, and every difference of such values (whose coefficients sum to 0) is
+    computed as the change of ``f``, without the rounding of ``f`` itself. One element costs
+    a column of the network; a line, one product with the layer's input and then a row of
+    the network per sample for each ``s``.
 
     >>> import numpy as onp, minifw as mf
     >>> model = mf.Sequential(mf.Linear(2, 3), mf.Tanh(), mf.Linear(3, 2))
@@ -355,20 +356,37 @@ class Probe:
         return id(leaf) in self.where
 
     def at(self, leaf: onp.ndarray, index: Any, moved: Any) -> float:
-        """``f`` with ``leaf[index]`` (``index=...``: all of ``leaf``) replaced by ``moved``."""
+        """``f`` with the element ``leaf[index]`` replaced by ``moved``."""
         k, which = self.where[id(leaf)]
-        engine = self.engine
-        A = engine.acts[k]
-        if index is Ellipsis:
-            delta = onp.asarray(moved, dtype=onp.float64) - leaf
-            dz = A @ delta if which == 0 else onp.broadcast_to(delta, (len(A), len(delta)))
-            change = engine.change_of_f(k, None, 0, dz[:, :1], dense=dz[:, :, None].copy())
+        A = self.engine.acts[k]
+        i, j = (index if which == 0 else (None, *index))
+        delta = float(moved) - float(leaf[index])
+        column = A[:, i:i + 1] * delta if which == 0 else onp.full((len(A), 1), delta)
+        return self.f0 + float(self.engine.change_of_f(k, None, int(j), column)[0])
+
+    def line(self, leaf: onp.ndarray, u: onp.ndarray,
+             factors: tuple[onp.ndarray, onp.ndarray] | None = None) -> Callable[[float], float]:
+        """``s -> f(leaf + s u)``, ``u`` a direction shaped like ``leaf``.
+
+        The layer's output moves by ``s (A @ u)`` (linearity), so the product is taken once
+        per line; for ``u = outer(v, w)`` (``factors``) it is ``outer(A @ v, w)``, a
+        matrix-vector product.
+        """
+        k, which = self.where[id(leaf)]
+        A = self.engine.acts[k]
+        if which == 1:
+            du = onp.broadcast_to(u, (len(A), len(u)))
+        elif factors is not None:
+            du = onp.outer(A @ factors[0], factors[1])
         else:
-            i, j = (index if which == 0 else (None, *index))
-            delta = float(moved) - float(leaf[index])
-            column = A[:, i:i + 1] * delta if which == 0 else onp.full((len(A), 1), delta)
-            change = engine.change_of_f(k, None, int(j), column)
-        return self.f0 + float(change[0])
+            du = A @ u
+        engine, f0 = self.engine, self.f0
+
+        def f(s: float) -> float:
+            dense = (s * du)[:, :, None]
+            return f0 + float(engine.change_of_f(k, None, 0, dense[:, :, 0], dense)[0])
+
+        return f
 
 
 def fused_probe(f: Callable[..., Any], params: Tree, args: tuple[Any, ...],

@@ -4,9 +4,9 @@
 ``f(params, *args)`` with central differences, per parameter array, and returns a
 :class:`~minifw.report.GradCheckReport`. ``mode="full"`` checks every element;
 ``mode="projection"`` checks the derivative along random unit directions (entries uniform
-in ``[-1/2, 1/2)`` before normalising, from a seeded ``Generator``), a fixed number per array
-(so a bug in a small array is not drowned by a large one), at a cost independent of the
-number of parameters.
+in ``[-1/2, 1/2)`` before normalising, a matrix's the outer product of two such vectors; from
+a seeded ``Generator``), a fixed number per array (so a bug in a small array is not drowned by
+a large one), at a cost independent of the number of parameters.
 
 How an element (or direction) is judged. Let ``phi(s) = f(x + s u)`` along the element's axis
 (or the direction) ``u``, and ``a`` autograd's ``grad . u``.
@@ -121,13 +121,15 @@ class _Line:
 
     def __init__(self, fun: Callable[[Tree], Any], grad_x: Callable[[Tree], onp.ndarray],
                  work: Tree, x: onp.ndarray, a: onp.ndarray, idx: Any,
-                 u: onp.ndarray | None = None, probe: Probe | None = None):
+                 u: onp.ndarray | None = None, probe: Probe | None = None,
+                 factors: tuple[onp.ndarray, onp.ndarray] | None = None):
         self.fun, self.grad_x, self.work, self.x, self.a = fun, grad_x, work, x, a
         self.idx, self.u = idx, u
         # along a direction, autograd predicts the change s (a . u) for the nominal step s u;
         # x + s u is off from it by eps |x| per element, 1e-10 of the step in float64
         self.a_u = None if u is None else float(onp.sum(a * u))
         self.probe = probe if probe is not None and probe.knows(x) else None
+        self.along = None if self.probe is None or u is None else self.probe.line(x, u, factors)
 
     def moved(self, s: float) -> onp.ndarray:
         """``x[idx]`` (or ``x``) moved by ``s`` along the line."""
@@ -141,12 +143,14 @@ class _Line:
 
     def at(self, s: float) -> tuple[float, float]:
         """``f(x + s u)`` and autograd's prediction of the change, ``a . (actual step)``."""
+        if self.along is not None:  # f knows its structure: s -> f(x + s u) by linearity
+            return self.along(s), s * self.a_u  # type: ignore[operator]
         x, moved = self.x, self.moved(s)
         if self.a_u is None:
             change = float(self.a[self.idx]) * (float(moved) - float(x[self.idx]))
         else:
             change = s * self.a_u
-        if self.probe is not None:  # f knows its structure: a column of the network, not all
+        if self.probe is not None:  # a column of the network, not all of it
             return self.probe.at(x, self.idx, moved), change
         return float(evaluate_at(self.fun, self.work, x, self.idx, moved)), change
 
@@ -155,6 +159,29 @@ class _Line:
         f_up, p_up = self.at(s)
         f_down, p_down = self.at(-s)
         return (p_up - p_down) / (2 * s), (f_up - f_down) / (2 * s)
+
+
+def _direction(gen: onp.random.Generator, shape: tuple[int, ...]
+               ) -> tuple[onp.ndarray, tuple[onp.ndarray, onp.ndarray] | None]:
+    """A random unit direction of the given shape, and its factors ``(v, w)`` if a matrix.
+
+    Entries uniform in ``[-1/2, 1/2)``: like a Gaussian direction, orthogonal to a given
+    error vector with probability 0 (a hyperplane has measure 0). A matrix's direction is the
+    outer product ``v w^T`` of two such vectors: still orthogonal to a given nonzero error
+    ``E`` with probability 0 (``v^T E w`` is a nonzero polynomial in ``v`` and ``w``), with
+    the same mean square projection, and a layer's output moves along it by a matrix-vector
+    product instead of a matrix product.
+    """
+    def unit(n: Any) -> onp.ndarray:
+        v = gen.random(n)
+        v -= 0.5
+        v *= 1 / onp.linalg.norm(v)
+        return v
+
+    if len(shape) != 2:
+        return unit(shape), None
+    v, w = unit(shape[0]), unit(shape[1])
+    return onp.outer(v, w), (v, w)
 
 
 def _close(a: float, n: float, rtol: float, atol: float) -> bool:
@@ -285,19 +312,13 @@ class _Check:
     def projection_row(self, path: str, x: onp.ndarray, a: onp.ndarray,
                        gen: onp.random.Generator, directions: int) -> tuple[GradCheckRow, str]:
         """Random unit directions in ``x``'s space; element by element if one fails."""
-        us = []
-        for _ in range(directions if x.size else 0):
-            # uniform entries: like a Gaussian direction, orthogonal to a given error vector
-            # with probability 0 (a hyperplane has measure 0), and 5x cheaper to draw
-            v = gen.random(x.shape)
-            v -= 0.5
-            v *= 1 / onp.linalg.norm(v)
-            us.append(v.astype(x.dtype, copy=False))
+        draws = [_direction(gen, x.shape) for _ in range(directions if x.size else 0)]
+        us = [u.astype(x.dtype, copy=False) for u, _ in draws]
         s0 = self.h * max(1.0, float(onp.abs(x).max(initial=0.0)))
 
         def line_of(k: Any) -> tuple[_Line, float]:
             return _Line(self.fun, self.grad_x(path), self.work, x, a, Ellipsis, us[k],
-                         probe=self.probe), s0
+                         probe=self.probe, factors=draws[k][1]), s0
 
         results = []
         for k in range(len(us)):

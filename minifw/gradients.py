@@ -21,7 +21,7 @@ from autograd.core import make_vjp as _make_vjp
 from autograd.extend import vspace
 from autograd.wrap_util import unary_to_nary
 
-from minifw.functions import NonFiniteError
+from minifw.functions import NonFiniteError, all_finite
 from minifw.numerical import central_differences, default_step, scalar_value, step_size
 from minifw.tree import Tree, copy_float, leaves
 
@@ -38,11 +38,8 @@ def _autograd_value_and_grad(fun: Callable[[Tree], Any], x: Tree) -> tuple[Any, 
 def _refuse_non_finite(grads: Tree) -> None:
     # f can be finite where its gradient is not (inf * 0 behind a saturated tanh, a backward
     # pass that overflows): refuse that rather than hand NaN to an optimizer
-    pairs = list(leaves(grads))
-    if onp.isfinite(sum(onp.asarray(g).sum() for _, g in pairs)):  # one check in the common case
-        return
-    for path, g in pairs:
-        if not onp.isfinite(g).all():
+    for path, g in leaves(grads):
+        if not all_finite(g):
             bad = onp.asarray(g).ravel()[~onp.isfinite(onp.asarray(g).ravel())][:3]
             raise NonFiniteError(f"the autograd gradient at {path!r} is not finite "
                                  f"({bad.tolist()}) although f is finite")
@@ -67,23 +64,24 @@ def value_and_grad(
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
     # An f that knows its own structure (a minifw.Objective) offers fused paths; each returns
-    # None when it does not cover a call, and then the generic path runs, errors included.
+    # None when it does not cover a call (or, for the gradient, when it is not finite), and
+    # then the generic path runs, errors included.
     fused_vg = getattr(f, "_fused_value_and_grad", None)
     fused_cd = getattr(f, "_fused_central_differences", None)
 
     def value_and_grad_f(params: Tree, *args: Any) -> tuple[Any, Tree]:
         if method == "autograd":
             out = fused_vg(params, *args) if fused_vg is not None else None
-            if out is not None:
-                _refuse_non_finite(out[1])
+            if out is not None:  # the hook's gradients are finite
                 return out
             if any(isinstance(a, onp.ndarray) and a.dtype.kind in "biu" for _, a in leaves(params)):
                 params = copy_float(params)  # autograd cannot differentiate integers
             value, grads = _autograd_value_and_grad(f, 0)(params, *args)
             _refuse_non_finite(grads)
             return value, grads
-        step = default_step(_dtype(params)) if h is None else step_size(h)
-        value = scalar_value(f(params, *args))
+        step = None if h is None else step_size(h)
+        value = scalar_value(f(params, *args))  # first f's own errors: a model names its params
+        step = default_step(_dtype(params)) if step is None else step
         grads = fused_cd(params, *args, h=step) if fused_cd is not None else None
         if grads is None:
             grads = central_differences(lambda p: f(p, *args), params, step, relative=True)

@@ -36,6 +36,7 @@ True
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +45,7 @@ from autograd.extend import defvjp, primitive
 from autograd.tracer import isbox
 
 from minifw import functions as F
-from minifw.functions import Array
+from minifw.functions import Array, all_finite
 from minifw.layers import (
     Identity,
     Layer,
@@ -319,8 +320,8 @@ class Objective:
         return value, acts, g
 
     def _backward(self, weights: list[tuple[Any, Any]], acts: list[onp.ndarray],
-                  g: onp.ndarray, params: Tree) -> Tree:
-        """The gradient tree (the structure of ``params``) from the forward pass's activations."""
+                  g: onp.ndarray) -> list[tuple[onp.ndarray, onp.ndarray]]:
+        """``[(dW, db) per Linear]`` from the forward pass's activations."""
         ops = self._ops or []
         grads: list[tuple[onp.ndarray, onp.ndarray]] = []
         n = len(weights)
@@ -337,7 +338,7 @@ class Objective:
             else:  # softmax over the last axis
                 y = acts[k + 1]
                 g = y * (g - (g * y).sum(axis=-1, keepdims=True))
-        return self._grad_tree(params, grads[::-1])
+        return grads[::-1]
 
     def _grad_tree(self, params: Tree, grads: list[tuple[onp.ndarray, onp.ndarray]]) -> Tree:
         """Gradients placed at the paths of the ``Linear`` s, with the structure of ``params``."""
@@ -354,13 +355,14 @@ class Objective:
         weights, target = prepared
         with onp.errstate(all="ignore"):
             value, acts, g = self._forward(weights, x, target)
-        finite = onp.isfinite(value) and onp.isfinite(acts[-1]).all()
-        if not finite or (target.ndim > 1 and not onp.isfinite(target).all()):
+        finite = math.isfinite(value) and all_finite(acts[-1])
+        if not finite or (target.ndim > 1 and not all_finite(target)):
             return None
         return weights, value, acts, g
 
     def _fused_value_and_grad(self, params: Tree, *args: Any) -> tuple[Any, Tree] | None:
-        """``(value, grads)`` by the fused pass, or ``None`` if it does not cover this call.
+        """``(value, grads)`` by the fused pass, or ``None`` if it does not cover this call
+        (also when a gradient is not finite).
 
         The hook :func:`minifw.value_and_grad` looks for (``method="autograd"``).
         """
@@ -368,7 +370,10 @@ class Objective:
         if forward is None:
             return None
         weights, value, acts, g = forward
-        return value, self._backward(weights, acts, g, params)
+        grads = self._backward(weights, acts, g)
+        if not all(all_finite(a) for pair in grads for a in pair):
+            return None  # f is finite where its gradient is not: the generic path refuses it
+        return value, self._grad_tree(params, grads)
 
     def _fused_central_differences(self, params: Tree, *args: Any, h: float,
                                    relative: bool = True) -> Tree | None:
@@ -467,21 +472,25 @@ def _loss_value_and_grad(kind: str, y: onp.ndarray, t: onp.ndarray) -> tuple[Any
     """The loss of the 2-D output ``y`` and its gradient ``dL/dy`` (same formulas as ``F``)."""
     batch = len(y)
     if kind == "sce":
-        shifted = y - y.max(axis=-1, keepdims=True)
+        # on the transposed logits, (classes, batch): NumPy reduces a short last axis row by
+        # row, and across rows in one vectorised sweep (4x faster for 10 classes)
+        shifted = onp.ascontiguousarray(y.T)
+        shifted -= shifted.max(axis=0)
         g = onp.exp(shifted)
-        total = g.sum(axis=-1, keepdims=True)
+        total = g.sum(axis=0)
         log_total = onp.log(total)
         if t.ndim == 1:  # labels: -log softmax at the label, and softmax - one_hot
-            rows = onp.arange(batch)
-            value = (log_total.sum() - shifted[rows, t].sum()) / batch
+            cols = onp.arange(batch)
+            value = (log_total.sum() - shifted[t, cols].sum()) / batch
             g *= 1.0 / (total * batch)
-            g[rows, t] -= 1.0 / batch
+            g[t, cols] -= 1.0 / batch
         else:
-            value = -(t * (shifted - log_total)).sum() / batch
-            g *= t.sum(axis=-1, keepdims=True) / total
-            g -= t
+            tT = t.T
+            value = -(tT * (shifted - log_total)).sum() / batch
+            g *= tT.sum(axis=0) / total
+            g -= tT
             g /= batch
-        return value, g
+        return value, g.T
     if kind == "ce":
         t = _one_hot(t, y.shape[1]) if t.ndim == 1 else t
         q = y + F.DELTA
@@ -532,8 +541,10 @@ def _fused_loss_vjp(ans: Any, params: Tree, x: Any, t: Any, objective: Objective
     objective._stash = None
 
     def vjp(cotangent: Any) -> Tree:
-        grads = objective._backward(weights, acts, g, params)
-        return _scale_tree(grads, cotangent)
+        grads = objective._grad_tree(params, objective._backward(weights, acts, g))
+        # the gradient of f itself has the cotangent 1 (the arrays are fresh: no copy needed)
+        return grads if onp.ndim(cotangent) == 0 and cotangent == 1.0 else _scale_tree(
+            grads, cotangent)
 
     return vjp
 

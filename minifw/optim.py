@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as onp
 
+from minifw.functions import all_finite
 from minifw.tree import Tree, zip_like
 
 
@@ -42,7 +43,8 @@ def _fraction(name: str, value: float) -> float:
 class Optimizer:
     """Base of the optimizers: validation, per-path state, and the in-place update.
 
-    Subclasses define ``_rule(state, g) -> delta``; ``state`` is this path's dict.
+    Subclasses define ``_rule(state, g) -> delta``; ``state`` is this path's dict, and
+    ``delta`` an array of its own (it is overwritten), never one the state keeps.
     """
 
     def __init__(self, lr: float):
@@ -63,35 +65,38 @@ class Optimizer:
         the state: every new value is computed and checked before the first is written.
         """
         triples = zip_like(params, grads, "gradients")
-        for path, p, g in triples:
-            if not isinstance(p, onp.ndarray) or p.dtype.kind != "f" or not p.flags.writeable:
-                raise TypeError(
-                    f"parameter {path!r} must be a writeable float ndarray to update in place, "
-                    f"got {type(p).__name__} {getattr(p, 'dtype', '')}"
-                )
-            if onp.asarray(g).dtype.kind not in "biuf":
-                raise TypeError(f"gradient at {path!r} must be a real numeric array, got dtype "
-                                f"{onp.asarray(g).dtype}")
         states, values = {}, []
         with onp.errstate(over="ignore", invalid="ignore"):  # overflow is refused below
             for path, p, g in triples:
+                g = onp.asarray(g)
+                if not isinstance(p, onp.ndarray) or p.dtype.kind != "f" or not p.flags.writeable:
+                    raise TypeError(
+                        f"parameter {path!r} must be a writeable float ndarray to update in "
+                        f"place, got {type(p).__name__} {getattr(p, 'dtype', '')}")
+                if g.dtype.kind not in "biuf":
+                    raise TypeError(f"gradient at {path!r} must be a real numeric array, got "
+                                    f"dtype {g.dtype}")
                 state = dict(self.state.get(path, {}))  # the rules rebind, never mutate
-                new = p + self._rule(state, onp.asarray(g, dtype=p.dtype))
-                self._check_step(path, p, g, new, state)
-                states[path] = state
+                delta = self._rule(state, g.astype(p.dtype, copy=False))
+                if type(delta) is onp.ndarray and delta.shape == p.shape and (
+                        delta.dtype == p.dtype):
+                    new = onp.add(p, delta, out=delta)  # the rule's fresh array: no copy
+                else:  # a 0-d parameter's step is a scalar
+                    new = p + delta
+                if not (all_finite(new) and all(map(all_finite, state.values()))):
+                    self._refuse(path, p, g, new, state)
+                if state:
+                    states[path] = state
                 values.append(new)
+        # nothing is written before every new value is known to be finite
         self.iterations += 1
         self.state.update(states)
         for (_, p, _), new in zip(triples, values):
-            p[...] = new
+            onp.copyto(p, new)
 
-    def _check_step(self, path: str, p: onp.ndarray, g: Any, new: onp.ndarray,
-                    state: dict[str, Any]) -> None:
-        # a NaN or inf anywhere in p, g or the state makes the new value or the state
-        # non-finite, and a sum is non-finite iff an element is (or it overflows): one cheap
-        # reduction per array in the common case, the precise diagnosis only on failure
-        if all(onp.isfinite(onp.sum(v)) for v in (new, *state.values())):
-            return
+    def _refuse(self, path: str, p: onp.ndarray, g: onp.ndarray, new: onp.ndarray,
+                state: dict[str, Any]) -> None:
+        # a NaN or inf in p, g or the state made the new value or the state non-finite
         if not onp.isfinite(g).all():
             raise ValueError(f"gradient at {path!r} is not finite: {onp.asarray(g).ravel()[:5]}")
         if not onp.isfinite(p).all():

@@ -111,19 +111,27 @@ def zip_like(reference: Tree, other: Tree, what: str) -> list[tuple[str, Any, An
     [('W', (2,))]
     """
     out: list[tuple[str, Any, Any]] = []
-
-    def walk(r: Any, o: Any, path: str) -> bool:
-        if isinstance(r, dict):
-            return isinstance(o, dict) and r.keys() == o.keys() and all(
-                isinstance(k, str) and walk(r[k], o[k], f"{path}.{k}" if path else k)
-                for k in r)
-        out.append((path, r, o))
-        return not isinstance(o, dict) and onp.shape(o) == onp.shape(r)
-
-    if not walk(reference, other, ""):
+    if not _zip_walk(reference, other, "", out):
         check_like(reference, other, what)
         raise ValueError(f"{what} do not have the structure of the parameters")
     return out
+
+
+def _zip_walk(r: Any, o: Any, path: str, out: list[tuple[str, Any, Any]]) -> bool:
+    # a module-level function: a recursive closure would be a reference cycle holding ``out``
+    # (and so every gradient) until the garbage collector ran
+    if isinstance(r, dict):
+        if not isinstance(o, dict) or r.keys() != o.keys():
+            return False
+        for k, v in r.items():
+            if not isinstance(k, str) or not _zip_walk(v, o[k], f"{path}.{k}" if path else k,
+                                                       out):
+                return False
+        return True
+    out.append((path, r, o))
+    if type(r) is onp.ndarray and type(o) is onp.ndarray:
+        return r.shape == o.shape
+    return not isinstance(o, dict) and onp.shape(o) == onp.shape(r)
 
 
 def check_like(reference: Tree, other: Tree, what: str) -> None:

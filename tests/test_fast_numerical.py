@@ -220,9 +220,18 @@ def test_the_probe_equals_evaluate_at(hidden):
         for moved in (leaf[index] + 1e-3, leaf[index] - 0.5):
             want = evaluate_at(fun, params, leaf, index, moved)
             assert abs(probe.at(leaf, index, moved) - want) <= 16 * EPS * scale
-        moved = leaf + 1e-3 * rng.standard_normal(leaf.shape)
-        want = evaluate_at(fun, params, leaf, Ellipsis, moved)
-        assert abs(probe.at(leaf, Ellipsis, moved) - want) <= 16 * EPS * scale
+        # along a direction (for a matrix also given as an outer product v w^T); the line
+        # moves by the nominal s u, the loop to the rounded leaf + s u: eps |leaf| apart
+        u = rng.standard_normal(leaf.shape)
+        lines = [probe.line(leaf, u)]
+        if leaf.ndim == 2:
+            v, w = rng.standard_normal(leaf.shape[0]), rng.standard_normal(leaf.shape[1])
+            u = onp.outer(v, w)
+            lines = [probe.line(leaf, u), probe.line(leaf, u, (v, w))]
+        for s in (1e-3, -0.5):
+            want = evaluate_at(fun, params, leaf, Ellipsis, leaf + s * u)
+            for line in lines:
+                assert abs(line(s) - want) <= 16 * EPS * scale
     assert not probe.knows(x)
     assert fused_probe(lambda p: p.sum(), params, ()) is None
 

@@ -234,3 +234,41 @@ def test_float32_params_stay_float32():
 def test_nonsensical_hyperparameters_are_refused(make, kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         make(**kwargs)
+
+
+# The update writes each new value into the rule's own fresh array, checks it (a dot product
+# that is finite only if every element is, with the exact check only when it is not: squares
+# overflow above 1e154), and copies it in: SGD must give W - lr * g to the bit or refuse with
+# nothing changed. Each case runs small, and tiled to 9000 elements (BLAS splits longer dot
+# products between threads).
+BIG = 1.7e308
+SGD_CASES = {
+    "ordinary": ([0.5, -2.0, 3.0], [1.0, -0.25, 4.0], 0.1, "finite"),
+    "large": ([1e150, -2e150, 0.0], [1e150, 1.0, -1e150], 1.0, "finite"),
+    "huge": ([1e307, -2e307, 0.0], [1e300, 1.0, -1e300], 1.0, "finite"),
+    "near the largest float": ([BIG, -BIG, 1.0], [1.0, -1.0, 1e308], 1e-300, "finite"),
+    "overflow": ([BIG, 0.0, 1.0], [-1e308, 0.0, 0.0], 1.0, "refused"),
+    "nan parameter": ([1.0, onp.nan, 0.0], [1.0, 1.0, 1.0], 0.1, "refused"),
+    "inf gradient": ([1.0, 2.0, 0.0], [1.0, -onp.inf, 1.0], 0.1, "refused"),
+}
+
+
+@pytest.mark.parametrize("size", [3, 9000])
+@pytest.mark.parametrize("case", sorted(SGD_CASES))
+def test_sgd_step_is_exact_or_refused_with_nothing_changed(case, size):
+    w, g, lr, outcome = SGD_CASES[case]
+    W, G = (onp.resize(onp.array(a), size) for a in (w, g))
+    params = {"first": onp.array([1.0, 2.0]), "W": W.copy()}
+    grads = {"first": onp.array([0.5, 0.5]), "W": G}
+    opt = optim.SGD(lr=lr)
+    if outcome == "refused":
+        with pytest.raises(ValueError, match="'W'"):
+            opt.update(params, grads)
+        assert params["W"].tobytes() == W.tobytes()  # nothing written, not even "first"
+        assert params["first"].tolist() == [1.0, 2.0] and opt.iterations == 0
+        return
+    opt.update(params, grads)
+    with onp.errstate(over="raise", invalid="raise"):
+        expected = W - lr * G
+    assert params["W"].tobytes() == expected.tobytes()
+    assert params["first"].tolist() == [1.0 - 0.5 * lr, 2.0 - 0.5 * lr]

@@ -18,7 +18,7 @@ def test_quick_start_runs_and_learns(capsys):
 
 
 def test_ci_runs_the_readme_test_command():
-    command = "python -m pytest"
+    command = "python -m pytest --cov=minifw"
     assert f'python -m pip install -e ".[dev]" && {command}' in README
     assert (ROOT / ".ci" / "run").read_text().rstrip().endswith(command)
 

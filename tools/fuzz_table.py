@@ -100,8 +100,8 @@ def render(data: dict[str, Any]) -> str:
         "refusal in losses, ...) is decided in the docstring of its test module.",
         "",
         f"**{len(entries)} entry points, {len(used)} input classes, {total} examples** "
-        f"({data['tests']} tests, of which {len(gaps)} are marked `xfail` for the "
-        f"{len(reasons)} known gaps below).",
+        f"({data['tests']} tests; " + (f"{len(gaps)} marked `xfail` for the {len(reasons)} "
+                                       "known gaps below)." if gaps else "no known gaps)."),
         "",
     ]
     header = ["entry point", *used, "total"]

@@ -16,9 +16,6 @@ What "correct" means here (decided for issue 6):
   structure are refused naming the shapes or keys; ``method`` and (numerical) ``h`` are checked.
 - Integer and boolean arguments ``x``/``t`` are float64; the caller's arrays are never changed,
   whatever their layout (read-only and non-contiguous parameters included).
-
-Known gaps in ``minifw/gradients.py`` (reported to the lead, not this suite's to fix) are
-marked ``xfail`` with the reason; each says what the right answer would be.
 """
 
 from __future__ import annotations
@@ -245,15 +242,8 @@ def test_params_of_the_wrong_structure_are_refused(entry, method, kind, problem,
     refused(_run(entry, method, kind, params, x, t), "expects", "params")
 
 
-LIST_GAP = pytest.mark.xfail(
-    reason="gradients.py: value_and_grad(method='numerical') first takes the dtype "
-    "of every leaf with numpy.asarray, which raises numpy's 'inhomogeneous shape' ValueError "
-    "for a list [W, b]; it should say 'params must be a dict of arrays'.", strict=False)
-
-
 @pytest.mark.parametrize("entry, method, kind", [
-    pytest.param(e, m, k, marks=[LIST_GAP] if m == "numerical" else [])
-    for e in ENTRIES for m in ("autograd", "numerical") for k in FS])
+    (e, m, k) for e in ENTRIES for m in ("autograd", "numerical") for k in FS])
 def test_a_list_where_a_layer_dict_belongs_is_refused(entry, method, kind):
     record(entry, "structure")
     params = _params(0)
