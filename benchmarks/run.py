@@ -63,15 +63,16 @@ class Mode:
     loop_elements: int | None  # elements of the per-element loop (None: all of them)
     scaling: tuple[int, ...]  # hidden sizes of the scaling curves
     loop_scaling_elements: int  # loop elements timed per scaling point (then extrapolated)
+    repeats: int  # training step: measured this many times, each on freshly allocated arrays
 
 
 MODES = {
     # the loop is timed on a random sample of elements and scaled (each element costs the same
     # two forward passes): all 39,760 take 10 s on a quiet machine, and minutes on a busy one
-    "full": Mode("full", 784, 50, 100, 60, 5, 8000, (2, 5, 10, 25, 50, 100), 400),
-    "quick": Mode("quick", 784, 50, 100, 16, 3, 1500, (5, 20, 50), 200),
+    "full": Mode("full", 784, 50, 100, 60, 5, 8000, (2, 5, 10, 25, 50, 100), 400, 5),
+    "quick": Mode("quick", 784, 50, 100, 16, 3, 1500, (5, 20, 50), 200, 2),
     # a check that the suite runs, in seconds: the sizes are not the issue's
-    "smoke": Mode("smoke", 30, 8, 10, 2, 1, 40, (2, 4), 20),
+    "smoke": Mode("smoke", 30, 8, 10, 2, 1, 40, (2, 4), 20, 1),
 }
 
 
@@ -155,12 +156,41 @@ def two_layer(inputs: int, hidden: int, outputs: int, batch: int, rng: onp.rando
 
 
 def train_step(mode: Mode, rng: onp.random.Generator, torch: Any) -> list[Figure]:
-    """Gradient + SGD update, 784-50-10, batch 100: minifw vs hand NumPy and PyTorch eager."""
+    """Gradient + SGD update, 784-50-10, batch 100: minifw vs hand NumPy and PyTorch eager.
+
+    Measured ``mode.repeats`` times, each on a freshly made network: the ratio of two steps
+    of a few hundred microseconds moves by several percent with where the arrays happen to
+    lie in memory (cache sets, pages), so one allocation is one sample; the figure takes the
+    median over the repetitions and the note gives their range.
+    """
     size = f"{mode.inputs}-{mode.hidden}-10, batch {mode.batch}"
     hand_fig = Figure(f"training step (gradient + SGD update), {size}: minifw / hand-written "
                       "NumPy backprop", "<= 1.15", "minifw", "NumPy")
     torch_fig = Figure("the same: minifw / PyTorch eager float64, same thread count", "<= 1.0",
                        "minifw", "PyTorch")
+    reps = [_train_step_once(mode, rng, torch) for _ in range(mode.repeats)]
+    m = {k: median([r[k] for r in reps]) for k in reps[0]}
+    hand_fig.minifw_s = torch_fig.minifw_s = m["minifw"]
+    hand_fig.peer_s = m["NumPy"]
+    ratios = sorted(r["minifw"] / r["NumPy"] for r in reps)
+    gradient_ratio = m["minifw gradient"] / m["NumPy gradient"]
+    hand_fig.note = (
+        f"medians of {len(reps)} repetitions on fresh arrays, whose ratios ranged "
+        f"{ratios[0]:.3g}-{ratios[-1]:.3g}; the halves of a step timed alone: gradient "
+        f"{fmt_seconds(m['minifw gradient'])} (minifw.value_and_grad of an Objective) vs "
+        f"{fmt_seconds(m['NumPy gradient'])} (ratio {gradient_ratio:.3g}); SGD update "
+        f"{fmt_seconds(m['minifw update'])} (minifw.optim.SGD.update, which "
+        f"checks every new value before writing any) vs {fmt_seconds(m['NumPy update'])} "
+        "(`W -= lr * dW`)")
+    if torch is not None:
+        torch_fig.peer_s = m["PyTorch"]
+    else:
+        torch_fig.note = "skipped: " + SKIPPED
+    return [hand_fig, torch_fig]
+
+
+def _train_step_once(mode: Mode, rng: onp.random.Generator, torch: Any) -> dict[str, float]:
+    """Median seconds per call of the training step's contenders and halves, on new arrays."""
     _, params, f, x, t = two_layer(mode.inputs, mode.hidden, 10, mode.batch, rng)
     lr = 0.01
     hand = HandNet(params)
@@ -187,21 +217,8 @@ def train_step(mode: Mode, rng: onp.random.Generator, torch: Any) -> list[Figure
         net = TorchNet(torch, params, lr)
         tx, tt = torch.from_numpy(x), torch.from_numpy(t)
         contenders["PyTorch"] = lambda: net.step(tx, tt)
-    else:
-        torch_fig.note = "skipped: " + SKIPPED
-    times = interleaved(contenders, mode.rounds, 10)
-    hand_fig.minifw_s = torch_fig.minifw_s = median(times["minifw"])
-    hand_fig.peer_s = median(times["NumPy"])
-    m = {k: median(v) for k, v in times.items()}
-    hand_fig.note = (
-        f"the halves of a step timed alone: gradient {fmt_seconds(m['minifw gradient'])} "
-        f"(minifw.value_and_grad of an Objective) vs {fmt_seconds(m['NumPy gradient'])} "
-        f"(ratio {m['minifw gradient'] / m['NumPy gradient']:.3g}); SGD update "
-        f"{fmt_seconds(m['minifw update'])} (minifw.optim.SGD.update) vs "
-        f"{fmt_seconds(m['NumPy update'])} (`W -= lr * dW`)")
-    if torch is not None:
-        torch_fig.peer_s = median(times["PyTorch"])
-    return [hand_fig, torch_fig]
+    times = interleaved(contenders, max(1, mode.rounds // mode.repeats), 10)
+    return {k: median(v) for k, v in times.items()}
 
 
 def tiny_gradient(mode: Mode, rng: onp.random.Generator, torch: Any) -> Figure:

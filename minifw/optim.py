@@ -14,6 +14,7 @@ array([0., 1.])
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as onp
@@ -76,18 +77,24 @@ class Optimizer:
                 if g.dtype.kind not in "biuf":
                     raise TypeError(f"gradient at {path!r} must be a real numeric array, got "
                                     f"dtype {g.dtype}")
-                state = dict(self.state.get(path, {}))  # the rules rebind, never mutate
-                delta = self._rule(state, g.astype(p.dtype, copy=False))
+                state = self.state.get(path)
+                state = dict(state) if state else {}  # the rules rebind, never mutate
+                delta = self._rule(state, g if g.dtype == p.dtype else g.astype(p.dtype))
                 if type(delta) is onp.ndarray and delta.shape == p.shape and (
                         delta.dtype == p.dtype):
-                    new = onp.add(p, delta, out=delta)  # the rule's fresh array: no copy
+                    values.append(onp.add(p, delta, out=delta))  # the rule's array: no copy
                 else:  # a 0-d parameter's step is a scalar
-                    new = p + delta
-                if not (all_finite(new) and all(map(all_finite, state.values()))):
-                    self._refuse(path, p, g, new, state)
+                    values.append(p + delta)
                 if state:
                     states[path] = state
-                values.append(new)
+            # one sum of dot products over every new value and state: finite only if every
+            # element is (NaN and inf propagate); the diagnosis only when it is not
+            checked = [*values, *(v for state in states.values() for v in state.values())]
+            if not math.isfinite(sum(onp.vdot(v, v) for v in checked)):
+                for (path, p, g), new in zip(triples, values):
+                    state = states.get(path, {})
+                    if not (all_finite(new) and all(map(all_finite, state.values()))):
+                        self._refuse(path, p, g, new, state)
         # nothing is written before every new value is known to be finite
         self.iterations += 1
         self.state.update(states)
