@@ -241,16 +241,20 @@ def _put_empty(tree: dict[str, Any], dotted: str) -> None:
 
 def _ordered(tree: dict[str, Any], keys: list[str]) -> dict[str, Any]:
     """``tree`` with its keys in the order the file lists them (markers included)."""
-    order = {k: i for i, k in enumerate(keys)}
+    return _sorted_by({k: i for i, k in enumerate(keys)}, tree, "")
 
-    def rank(path: str, value: Any) -> int:
-        if isinstance(value, dict) and value:
-            return min(rank(f"{path}.{k}", v) for k, v in value.items())
-        return order.get(path if not isinstance(value, dict) else path + EMPTY, 0)
 
-    def walk(node: dict[str, Any], prefix: str) -> dict[str, Any]:
-        items = [(k, v) for k, v in node.items()]
-        items.sort(key=lambda kv: rank(prefix + kv[0], kv[1]))
-        return {k: walk(v, f"{prefix}{k}.") if isinstance(v, dict) else v for k, v in items}
+# module-level functions, not recursive closures: a closure that calls itself is a reference
+# cycle, left for the garbage collector
 
-    return walk(tree, "")
+
+def _rank(order: dict[str, int], path: str, value: Any) -> int:
+    if isinstance(value, dict) and value:
+        return min(_rank(order, f"{path}.{k}", v) for k, v in value.items())
+    return order.get(path if not isinstance(value, dict) else path + EMPTY, 0)
+
+
+def _sorted_by(order: dict[str, int], node: dict[str, Any], prefix: str) -> dict[str, Any]:
+    items = sorted(node.items(), key=lambda kv: _rank(order, prefix + kv[0], kv[1]))
+    return {k: _sorted_by(order, v, f"{prefix}{k}.") if isinstance(v, dict) else v
+            for k, v in items}
