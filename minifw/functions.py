@@ -80,22 +80,24 @@ def check_finite(x: Array, name: str, what: str) -> None:
                              f"{_first_bad(a, ~finite)}")
 
 
-def all_finite(a: Any) -> bool:
-    """Whether every element of the numeric array ``a`` is finite.
+def all_finite(*arrays: Any) -> bool:
+    """Whether every element of the numeric arrays is finite.
 
-    The common case costs one dot product: ``a . a`` is finite only if every element is (a NaN
-    or an infinity makes it NaN or infinite); only when it is not (non-finite elements, or
-    ``|a|`` above about ``1e154``, where the square overflows) are the elements looked at.
+    The common case costs one dot product per array: ``a . a``, and their sum, are finite only
+    if every element is (a NaN or an infinity makes them NaN or infinite); only when the sum
+    is not (non-finite elements, or magnitudes above about ``1e154``, whose squares overflow)
+    are the elements looked at.
 
-    >>> all_finite(onp.array([1.0, 1e300])), all_finite(onp.array([1.0, onp.inf]))
+    >>> all_finite(onp.array([1.0, 1e300]), 3), all_finite(onp.array([1.0, onp.inf]))
     (True, False)
     """
-    a = onp.asarray(a)
-    if a.dtype.kind in "biu":
+    as_arrays = [onp.asarray(a) for a in arrays]
+    floats = [a for a in as_arrays if a.dtype.kind == "f"]
+    rest = [a for a in as_arrays if a.dtype.kind not in "fbiu"]  # e.g. complex
+    # vdot is BLAS: an overflowing square gives inf without a NumPy warning
+    if not rest and math.isfinite(sum(float(onp.vdot(a, a)) for a in floats)):
         return True
-    if a.dtype.kind == "f" and math.isfinite(onp.vdot(a, a)):  # BLAS: no overflow warning
-        return True
-    return bool(onp.isfinite(a).all())
+    return all(bool(onp.isfinite(a).all()) for a in floats + rest)
 
 
 def real_number(name: str, value: Any) -> float:

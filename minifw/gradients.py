@@ -38,7 +38,10 @@ def _autograd_value_and_grad(fun: Callable[[Tree], Any], x: Tree) -> tuple[Any, 
 def _refuse_non_finite(grads: Tree) -> None:
     # f can be finite where its gradient is not (inf * 0 behind a saturated tanh, a backward
     # pass that overflows): refuse that rather than hand NaN to an optimizer
-    for path, g in leaves(grads):
+    pairs = list(leaves(grads))
+    if all_finite(*(g for _, g in pairs)):
+        return
+    for path, g in pairs:
         if not all_finite(g):
             bad = onp.asarray(g).ravel()[~onp.isfinite(onp.asarray(g).ravel())][:3]
             raise NonFiniteError(f"the autograd gradient at {path!r} is not finite "

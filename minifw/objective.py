@@ -371,9 +371,7 @@ class Objective:
             return None
         weights, value, acts, g = forward
         grads = self._backward(weights, acts, g)
-        # one sum of dot products: finite only if every element is (inf or NaN propagate)
-        if not math.isfinite(sum(onp.vdot(a, a) for pair in grads for a in pair)) and not all(
-                all_finite(a) for pair in grads for a in pair):
+        if not all_finite(*(a for pair in grads for a in pair)):
             return None  # f is finite where its gradient is not: the generic path refuses it
         return value, self._grad_tree(params, grads)
 

@@ -14,7 +14,6 @@ array([0., 1.])
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as onp
@@ -87,10 +86,8 @@ class Optimizer:
                     values.append(p + delta)
                 if state:
                     states[path] = state
-            # one sum of dot products over every new value and state: finite only if every
-            # element is (NaN and inf propagate); the diagnosis only when it is not
-            checked = [*values, *(v for state in states.values() for v in state.values())]
-            if not math.isfinite(sum(onp.vdot(v, v) for v in checked)):
+            # one check of every new value and state; the diagnosis only when it fails
+            if not all_finite(*values, *(v for state in states.values() for v in state.values())):
                 for (path, p, g), new in zip(triples, values):
                     state = states.get(path, {})
                     if not (all_finite(new) and all(map(all_finite, state.values()))):

@@ -326,3 +326,18 @@ def test_y_t_shape_mismatch_is_refused_naming_shapes(f):
 def test_empty_batch_is_refused(f):
     with pytest.raises(ValueError, match="empty"):
         f(onp.zeros((0, 3)), onp.zeros((0, 3)))
+
+
+@pytest.mark.parametrize("arrays, expected", [
+    ((onp.ones(3), onp.zeros((2, 2))), True),
+    ((onp.full(4, 1e300), onp.array([-1e308])), True),  # squares overflow: looked at exactly
+    ((onp.ones(3), onp.array([1.0, onp.nan])), False),
+    ((onp.array([onp.inf], dtype=onp.float32),), False),
+    ((onp.array([1e30], dtype=onp.float32), onp.array([2, 3]), 7, True), True),
+    ((onp.array([1 + 2j]),), True),
+    ((onp.array([1 + 1j * onp.inf]), onp.ones(2)), False),
+    ((onp.zeros(0),), True),
+    ((), True),
+])
+def test_all_finite(arrays, expected):
+    assert F.all_finite(*arrays) is expected
