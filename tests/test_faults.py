@@ -55,12 +55,14 @@ def _state(opt):
                              for p, s in opt.state.items()})
 
 
-def clean_steps(steps, loss=None, gradient="autograd", make_opt=lambda: mf.optim.Adam(0.01)):
+def clean_steps(steps, loss=None, gradient="autograd", make_opt=lambda: mf.optim.Adam(0.01),
+                f=None):
     """Parameters and optimizer after exactly ``steps`` steps, by the loop fit documents:
-    shuffle with the same generator, batch, value_and_grad, update."""
+    shuffle with the same generator, batch, value_and_grad, update. ``f``: the objective
+    (default: the ``Objective`` of ``MODEL`` and ``loss``, which fit makes)."""
     x, t = _data()
     params, opt = _start(), make_opt()
-    f = mf.Objective(MODEL, loss or mf.SoftmaxCrossEntropy())
+    f = f or mf.Objective(MODEL, loss or mf.SoftmaxCrossEntropy())
     vg = mf.value_and_grad(f, method=gradient)
     rng = onp.random.default_rng(7)
     done = 0
@@ -145,22 +147,10 @@ def test_an_interrupt_from_the_loss_leaves_the_previous_step(at):
 
 def _generic_steps(steps, gradient="autograd"):
     """clean_steps through the generic path (a plain loss object fit does not fuse)."""
-    x, t = _data()
-    params, opt = _start(), mf.optim.Adam(0.01)
-
     def f(p, xb, tb):
         return mf.functions.softmax_cross_entropy(MODEL(p, xb), tb)
 
-    vg = mf.value_and_grad(f, method=gradient)
-    rng, done = onp.random.default_rng(7), 0
-    while done < steps:
-        for idx in minibatches(N, BATCH, rng):
-            if done == steps:
-                break
-            _, grads = vg(params, x[idx], t[idx])
-            opt.update(params, grads)
-            done += 1
-    return params
+    return clean_steps(steps, gradient=gradient, f=f)[0]
 
 
 @pytest.mark.parametrize("step, call", [(1, 1), (1, 6), (2, 30), (3, 53)])

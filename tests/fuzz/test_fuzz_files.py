@@ -243,12 +243,17 @@ def test_a_truncated_file_is_refused_naming_it(cut):
 
 @given(where=st.integers(0, len(GOOD) - 1), mask=st.integers(1, 255))
 def test_a_flipped_byte_is_refused_or_harmless(where, mask):
+    _flipped_byte(GOOD, where, mask, PARAMS)
+
+
+def _flipped_byte(good: bytes, where: int, mask: int, expected) -> None:
+    """Load ``good`` with one byte XOR-ed by ``mask``: refused, or exactly ``expected``."""
     record("mf.load", "files")
-    data = bytearray(GOOD)
+    data = bytearray(good)
     data[where] ^= mask
     out, path = _load_bytes(bytes(data))
     if out.error is None:
-        _same(PARAMS, out.value)
+        _same(expected, out.value)
     else:
         _damaged(out, path)
 
@@ -325,14 +330,7 @@ COMPRESSED = _npz_compressed(**{"0.W": onp.arange(50.0), "0.b": onp.ones(3)})
 
 @given(where=st.integers(0, len(COMPRESSED) - 1), mask=st.integers(1, 255))
 def test_a_damaged_compressed_npz_is_refused_or_harmless(where, mask):
-    record("mf.load", "files")
-    data = bytearray(COMPRESSED)
-    data[where] ^= mask
-    out, path = _load_bytes(bytes(data))
-    if out.error is None:
-        _same({"0": {"W": onp.arange(50.0), "b": onp.ones(3)}}, out.value)
-    else:
-        _damaged(out, path)
+    _flipped_byte(COMPRESSED, where, mask, {"0": {"W": onp.arange(50.0), "b": onp.ones(3)}})
 
 
 def _npz_with_header(header_edit):
