@@ -366,14 +366,43 @@ class Objective:
 
         The hook :func:`minifw.value_and_grad` looks for (``method="autograd"``).
         """
+        out = self._fused_pass(params, args, 1.0)
+        if out is None:
+            return None
+        value, _, grads = out
+        if not all_finite(*(a for pair in grads for a in pair)):
+            return None  # f is finite where its gradient is not: the generic path refuses it
+        return value, self._grad_tree(params, grads)
+
+    def _fused_steps(self, params: Tree, *args: Any, scale: float
+                     ) -> tuple[Any, list[tuple[onp.ndarray, onp.ndarray]]] | None:
+        """``(value, [(param, scale * its gradient)])`` for the ``W`` and ``b`` of every
+        ``Linear``, by the fused pass seeded with ``scale``, or ``None`` if it does not cover
+        this call. The gradients are not checked: the caller checks what it makes of them.
+
+        The hook :meth:`minifw.optim.Optimizer.step` looks for (``scale = -lr``: SGD's step).
+        """
+        out = self._fused_pass(params, args, scale)
+        if out is None:
+            return None
+        value, weights, grads = out
+        return value, [pair for wb, gb in zip(weights, grads) for pair in zip(wb, gb)]
+
+    def _fused_pass(self, params: Tree, args: tuple[Any, ...],
+                    scale: float) -> tuple[Any, ...] | None:
+        """``(value, [(W, b)], [(dW, db)] of scale * f)`` per Linear, or ``None`` if not covered.
+
+        The backward pass is linear in its seed ``dL/dy``: scaling the seed scales every
+        gradient, one small array instead of all of them.
+        """
         forward = self._fused_forward(params, *args) if len(args) == 2 else None
         if forward is None:
             return None
         weights, value, acts, g = forward
-        grads = self._backward(weights, acts, g)
-        if not all_finite(*(a for pair in grads for a in pair)):
-            return None  # f is finite where its gradient is not: the generic path refuses it
-        return value, self._grad_tree(params, grads)
+        with onp.errstate(all="ignore"):  # the callers check the gradients
+            if scale != 1.0:
+                g *= scale  # the forward pass's own array
+            return value, weights, self._backward(weights, acts, g)
 
     def _fused_central_differences(self, params: Tree, *args: Any, h: float,
                                    relative: bool = True) -> Tree | None:
@@ -541,18 +570,11 @@ def _fused_loss_vjp(ans: Any, params: Tree, x: Any, t: Any, objective: Objective
     objective._stash = None
 
     def vjp(cotangent: Any) -> Tree:
-        grads = objective._grad_tree(params, objective._backward(weights, acts, g))
-        # the gradient of f itself has the cotangent 1 (the arrays are fresh: no copy needed)
-        return grads if onp.ndim(cotangent) == 0 and cotangent == 1.0 else _scale_tree(
-            grads, cotangent)
+        # seeded with a new array: the backward pass overwrites its seed, and a VJP may be
+        # called more than once
+        return objective._grad_tree(params, objective._backward(weights, acts, g * cotangent))
 
     return vjp
-
-
-def _scale_tree(tree: Tree, c: Any) -> Tree:
-    if isinstance(tree, dict):
-        return {k: _scale_tree(v, c) for k, v in tree.items()}
-    return tree * c
 
 
 defvjp(_fused_loss, _fused_loss_vjp, argnums=(0,))

@@ -14,11 +14,13 @@ array([0., 1.])
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as onp
 
-from minifw.functions import all_finite
+from minifw.functions import NonFiniteError, all_finite
+from minifw.gradients import value_and_grad
 from minifw.tree import Tree, zip_like
 
 
@@ -26,6 +28,14 @@ def _real(value: Any) -> bool:
     # Python and NumPy real numbers (numpy.float32(0.1) included), but not True/False
     return isinstance(value, (int, float, onp.integer, onp.floating)) and not isinstance(
         value, (bool, onp.bool_))
+
+
+def _new_values(ps: list[onp.ndarray], deltas: list[Any]) -> list[onp.ndarray]:
+    """``p + delta`` for each pair, into ``delta`` itself when it is an array of the same shape
+    and dtype (the rules' and the fused step's arrays are fresh: no copy)."""
+    return [onp.add(p, d, out=d) if type(d) is onp.ndarray and d.shape == p.shape
+            and d.dtype == p.dtype else p + d  # a 0-d parameter's step is a scalar
+            for p, d in zip(ps, deltas)]
 
 
 def _positive(name: str, value: float) -> float:
@@ -59,13 +69,15 @@ class Optimizer:
             params: the parameter tree; its arrays are changed in place.
             grads: gradients with exactly the structure and shapes of ``params``.
 
-        Raises ``ValueError`` if the structure, a shape or a value (NaN, inf) is wrong, or if
-        the step would make a parameter or the optimizer's state overflow; ``TypeError`` for
-        arrays that are not real numbers. Then nothing has changed, neither ``params`` nor
-        the state: every new value is computed and checked before the first is written.
+        Raises ``ValueError`` if the structure or a shape is wrong,
+        :class:`~minifw.functions.NonFiniteError` (a ``ValueError``) if a value is NaN or
+        infinite or the step would make a parameter or the optimizer's state overflow, and
+        ``TypeError`` for arrays that are not real numbers. Then nothing has changed, neither
+        ``params`` nor the state: every new value is computed and checked before the first is
+        written.
         """
         triples = zip_like(params, grads, "gradients")
-        states, values = {}, []
+        states, deltas = {}, []
         with onp.errstate(over="ignore", invalid="ignore"):  # overflow is refused below
             for path, p, g in triples:
                 g = onp.asarray(g)
@@ -78,39 +90,89 @@ class Optimizer:
                                     f"dtype {g.dtype}")
                 state = self.state.get(path)
                 state = dict(state) if state else {}  # the rules rebind, never mutate
-                delta = self._rule(state, g if g.dtype == p.dtype else g.astype(p.dtype))
-                if type(delta) is onp.ndarray and delta.shape == p.shape and (
-                        delta.dtype == p.dtype):
-                    values.append(onp.add(p, delta, out=delta))  # the rule's array: no copy
-                else:  # a 0-d parameter's step is a scalar
-                    values.append(p + delta)
+                deltas.append(self._rule(state, g if g.dtype == p.dtype else g.astype(p.dtype)))
                 if state:
                     states[path] = state
-            # one check of every new value and state; the diagnosis only when it fails
-            if not all_finite(*values, *(v for state in states.values() for v in state.values())):
-                for (path, p, g), new in zip(triples, values):
-                    state = states.get(path, {})
-                    if not (all_finite(new) and all(map(all_finite, state.values()))):
-                        self._refuse(path, p, g, new, state)
-        # nothing is written before every new value is known to be finite
+            values = _new_values([p for _, p, _ in triples], deltas)
+        if not self._commit([p for _, p, _ in triples], values, states):
+            for (path, p, g), new in zip(triples, values):  # the diagnosis
+                state = states.get(path, {})
+                if not (all_finite(new) and all(map(all_finite, state.values()))):
+                    self._refuse(path, p, g, new, state)
+
+    def step(self, f: Callable[..., Any], params: Tree, *args: Any,
+             method: str = "autograd") -> Any:
+        """One training step: the gradient of ``f(params, *args)``, then :meth:`update`.
+
+        The same as ``value, grads = value_and_grad(f, method)(params, *args)`` followed by
+        ``self.update(params, grads)``, with the same errors, and nothing changed when one is
+        raised; a value that is not finite raises :class:`~minifw.functions.NonFiniteError`
+        before anything changes. Returns the value.
+
+        Plain :class:`SGD` on a :class:`minifw.Objective` (``method="autograd"``) takes a
+        shorter road to the same step: its change ``-lr * grad`` is the fused backward pass
+        seeded with ``-lr`` (the VJP with that cotangent), so no pass over the gradients
+        scales them; the new values are then checked and written as :meth:`update` does. It
+        equals the two-call step to within rounding (the product by ``lr`` moves from after
+        the backward pass to before it: the same bits when ``lr`` is a power of two), and it
+        raises what they raise, with one difference: a gradient that overflows float64 where
+        ``lr`` times it does not is a step it takes, where ``value_and_grad`` refuses the
+        gradient.
+
+        >>> import numpy as onp, minifw as mf
+        >>> f = lambda p, x: ((p["w"] - x) ** 2).sum()
+        >>> p = {"w": onp.array([1.0, 2.0])}
+        >>> float(SGD(lr=0.25).step(f, p, onp.zeros(2))), p["w"]
+        (5.0, array([0.5, 1. ]))
+        """
+        scale = self._gradient_scale() if method == "autograd" else None
+        fused = getattr(f, "_fused_steps", None) if scale is not None else None
+        out = fused(params, *args, scale=scale) if fused is not None else None
+        if out is not None:  # (value, [(param, scale * its gradient)]), gradients unchecked
+            value, pairs = out
+            ps = [p for p, _ in pairs]
+            with onp.errstate(over="ignore", invalid="ignore"):
+                values = _new_values(ps, [d for _, d in pairs])
+            if all(p.flags.writeable for p in ps) and self._commit(ps, values, {}):
+                return value
+            # not written: the two calls below raise the error, as they would have anyway
+        value, grads = value_and_grad(f, method)(params, *args)
+        if not onp.isfinite(value):
+            raise NonFiniteError(f"the loss is {value}")
+        self.update(params, grads)
+        return value
+
+    def _commit(self, ps: list[onp.ndarray], values: list[onp.ndarray],
+                states: dict[str, dict[str, Any]]) -> bool:
+        """Write ``values`` into ``ps`` and take ``states`` if every one of them is finite;
+        else change nothing. Whether it wrote."""
+        # one check of every new value and state: a step is written whole or not at all
+        if not all_finite(*values, *(v for state in states.values() for v in state.values())):
+            return False
         self.iterations += 1
         self.state.update(states)
-        for (_, p, _), new in zip(triples, values):
+        for p, new in zip(ps, values):
             onp.copyto(p, new)
+        return True
+
+    def _gradient_scale(self) -> float | None:
+        """``c`` if the rule's change is ``c * g`` and it keeps no state, else ``None``."""
+        return None
 
     def _refuse(self, path: str, p: onp.ndarray, g: onp.ndarray, new: onp.ndarray,
                 state: dict[str, Any]) -> None:
         # a NaN or inf in p, g or the state made the new value or the state non-finite
         if not onp.isfinite(g).all():
-            raise ValueError(f"gradient at {path!r} is not finite: {onp.asarray(g).ravel()[:5]}")
+            raise NonFiniteError(f"gradient at {path!r} is not finite: "
+                                 f"{onp.asarray(g).ravel()[:5]}")
         if not onp.isfinite(p).all():
-            raise ValueError(f"parameter {path!r} is not finite before the step: "
+            raise NonFiniteError(f"parameter {path!r} is not finite before the step: "
                              f"{p.ravel()[~onp.isfinite(p.ravel())][:5]}")
         bad = [k for k, v in state.items() if not onp.isfinite(v).all()]
         if bad or not onp.isfinite(new).all():
             what = f"its state {bad[0]!r}" if bad else "the parameter"
             big = float(onp.abs(onp.asarray(g)).max()) if onp.size(g) else 0.0
-            raise ValueError(
+            raise NonFiniteError(
                 f"{type(self).__name__}: the step for {path!r} overflows {what} in {p.dtype} "
                 f"(largest |gradient| {big:.3g}); lower the learning rate or scale the loss down"
             )
@@ -137,6 +199,10 @@ class SGD(Optimizer):
 
     def _rule(self, state: dict[str, Any], g: onp.ndarray) -> onp.ndarray:
         return -self.lr * g
+
+    def _gradient_scale(self) -> float | None:
+        # exactly SGD: a subclass may have a rule or an update of its own
+        return -self.lr if type(self) is SGD else None
 
 
 class Momentum(Optimizer):

@@ -1,8 +1,8 @@
 """Training: mini-batches, ``fit``, the per-epoch ``History``, and ``accuracy``.
 
 Data flows one way: a batch goes through ``model(params, x)``, the loss makes it a scalar
-``f(params, x, t)``, ``value_and_grad(f, method)`` gives its gradients, and
-``optimizer.update(params, grads)`` changes ``params`` in place.
+``f(params, x, t)``, and ``optimizer.step(f, params, x, t)`` takes its gradient
+(``value_and_grad(f, method)``) and changes ``params`` in place (``optimizer.update``).
 
 >>> import numpy as onp, minifw as mf
 >>> rng = onp.random.default_rng(0)
@@ -27,7 +27,7 @@ import numpy as onp
 from tqdm.auto import tqdm
 
 from minifw.functions import NonFiniteError, check_finite, check_labels
-from minifw.gradients import METHODS, value_and_grad
+from minifw.gradients import METHODS
 from minifw.layers import Layer
 from minifw.losses import CrossEntropyError, Loss, SoftmaxCrossEntropy
 from minifw.objective import Objective
@@ -156,7 +156,7 @@ def _check_objects(model: Any, loss: Any, optimizer: Any) -> None:
         if isinstance(obj, type):
             raise TypeError(f"fit: {what} must be an instance such as {example}, got the class "
                             f"{obj.__name__}")
-        if not callable(obj if what != "optimizer" else getattr(obj, "update", None)):
+        if not callable(obj if what != "optimizer" else getattr(obj, "step", None)):
             raise TypeError(f"fit: {what} {obj!r} is not a {what}")
 
 
@@ -242,7 +242,8 @@ def fit(
     Arguments:
         model: the model, ``model(params, x) -> y``.
         loss: the loss, ``loss(y, t) -> scalar``.
-        optimizer: changes ``params`` in place from the gradients.
+        optimizer: changes ``params`` in place: ``optimizer.step(f, params, x, t,
+            method=gradient)`` once per batch (a :class:`minifw.optim.Optimizer`).
         params: the parameters, trained in place.
         x, t: the training data, axis 0 the samples.
         epochs: passes over the data.
@@ -279,8 +280,7 @@ def fit(
         val = _as_float_data(*_check_data(*validation, "fit validation"))
         _preflight(model, loss, params, *val, "fit validation", with_loss=True)
     classify = _is_classification(t)
-    # an Objective is loss(model(p, x), t) with fused gradient paths for built-in layers
-    vg = value_and_grad(Objective(model, loss), method=gradient)
+    f = Objective(model, loss)  # loss(model(p, x), t), with fused paths for built-in layers
     history = History()
     n_batches = -(-len(x) // batch_size)
     bar = tqdm(total=epochs * n_batches, disable=None if progress else True, unit="batch")
@@ -292,16 +292,9 @@ def fit(
                 for b, idx in enumerate(minibatches(len(x), batch_size, rng), start=1):
                     where = f"at epoch {epoch}, batch {b} of {n_batches}"
                     try:
-                        value, grads = vg(params, x[idx], t[idx])
-                    except NonFiniteError as e:
-                        raise FloatingPointError(f"the loss became non-finite {where}: {e}; "
-                                                 f"{kept}") from e
-                    if not onp.isfinite(value):
-                        raise FloatingPointError(f"the loss became {value} {where}; {kept}")
-                    try:
-                        optimizer.update(params, grads)
-                    except ValueError as e:
-                        raise FloatingPointError(f"{e} {where}; params were not changed") from e
+                        value = optimizer.step(f, params, x[idx], t[idx], method=gradient)
+                    except NonFiniteError as e:  # a loss, gradient or step not finite
+                        raise FloatingPointError(f"training stopped {where}: {e}; {kept}") from e
                     total += float(value) * len(idx)
                     bar.update(1)
                     bar.set_postfix(epoch=epoch, loss=f"{float(value):.4f}", refresh=False)

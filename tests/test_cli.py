@@ -177,7 +177,7 @@ def test_a_diverging_run_is_one_line_saying_where(
                      str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert_one_line_error(err)
-    assert "the loss became non-finite at epoch 1" in err
+    assert "training stopped at epoch 1" in err
 
 
 BAD_ARGUMENTS = [

@@ -340,7 +340,7 @@ def test_a_step_that_would_overflow_the_params_is_refused_and_names_where():
     x, t = _data()
     params = _start()
     before = _bytes(params)
-    with pytest.raises(FloatingPointError, match=r"overflows.*epoch 1, batch 1 of 4"):
+    with pytest.raises(FloatingPointError, match=r"epoch 1, batch 1 of 4: .*overflows"):
         mf.fit(MODEL, mf.SumSquaresError(), mf.optim.SGD(lr=1e308), params, x,
                onp.eye(2)[t] * 1e5, epochs=1, batch_size=BATCH, rng=7, progress=False)
     assert _bytes(params) == before

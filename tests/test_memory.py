@@ -51,6 +51,7 @@ def test_gradient_and_update_steps(optimizer, method, fused, no_collector):
     for _ in range(3):
         _, grads = vg(params, x, t)
         opt.update(params, grads)
+        opt.step(f, params, x, t, method=method)
 
 
 def test_fit(no_collector):

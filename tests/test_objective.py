@@ -311,3 +311,158 @@ def test_non_finite_values_get_the_generic_errors(loss, case):
             assert fused is plain, (method, fused, plain)
         else:
             assert fused[0] == plain[0] or (onp.isnan(fused[0]) and onp.isnan(plain[0]))
+
+
+# --- Optimizer.step: SGD's step from the backward pass seeded with -lr ------------------------
+
+
+def _two_calls(f, opt, params, *args):
+    """``value_and_grad`` then ``update``: what ``opt.step`` must equal."""
+    value, grads = mf.value_and_grad(f)(params, *args)
+    opt.update(params, grads)
+    return value
+
+
+def _copy(params):
+    def copy(a):
+        b = a.copy()
+        b.setflags(write=a.flags.writeable)
+        return b
+
+    return {k: {n: copy(a) for n, a in v.items()} for k, v in params.items()}
+
+
+def _bytes(params):
+    return [(p, a.tobytes()) for p, a in leaves(params)]
+
+
+@pytest.mark.parametrize("act, loss, labels",
+                         list(itertools.product(ACTIVATIONS, LOSSES, [True, False])))
+def test_the_fused_sgd_step_is_the_two_calls_to_the_bit_for_a_power_of_two_lr(act, loss,
+                                                                                labels):
+    # multiplying by a power of two is exact (no subnormals here) and commutes with every
+    # operation of the backward pass, which is linear in its seed: seeding it with -lr*dL/dy
+    # or multiplying its result by -lr gives the same bits
+    rng = onp.random.default_rng(11)
+    model, params, x, t = network(act, loss, rng, depth=3, labels=labels)
+    f = Objective(model, loss())
+    assert f._fused_steps(_copy(params), x, t, scale=-0.125) is not None  # the fused road
+    by_step, by_calls = _copy(params), _copy(params)
+    for _ in range(3):
+        assert mf.optim.SGD(lr=0.125).step(f, by_step, x, t) == _two_calls(
+            f, mf.optim.SGD(lr=0.125), by_calls, x, t)
+        assert _bytes(by_step) == _bytes(by_calls)
+
+
+def test_the_fused_sgd_step_is_the_two_calls_to_rounding_for_any_lr():
+    # one Linear and SSE: the step is -lr * x.T @ s (s = (y - t) / batch) for W, -lr * sum(s)
+    # for b. Two calls round x.T @ s (a sum of `batch` products: error <= gamma_batch * A,
+    # A = |x|.T @ |s|) and then the product by lr; the step rounds lr * s first (u * lr * A
+    # after the sum) and then the sum (gamma_batch * lr * A). Apart: (2 gamma_batch + 2u) *
+    # lr * A, plus half an ulp of each new value (u = eps / 2).
+    rng = onp.random.default_rng(2)
+    batch, lr, u = 9, 0.1, onp.finfo(float).eps / 2
+    model = mf.Sequential(mf.Linear(5, 3))
+    params = model.init(rng)
+    params["0"]["b"] = rng.standard_normal(3)
+    x, t = rng.standard_normal((batch, 5)), rng.standard_normal((batch, 3))
+    s = onp.abs(model(params, x) - t) / batch
+    A = {"W": onp.abs(x).T @ s, "b": s.sum(axis=0)}
+    f = Objective(model, mf.SumSquaresError())
+    by_step, by_calls = _copy(params), _copy(params)
+    mf.optim.SGD(lr=lr).step(f, by_step, x, t)
+    _two_calls(f, mf.optim.SGD(lr=lr), by_calls, x, t)
+    gamma = batch * u / (1 - batch * u)
+    for n in "Wb":
+        a, b = by_step["0"][n], by_calls["0"][n]
+        bound = (2 * gamma + 2 * u) * lr * A[n] * (1 + 4 * u) + u * (onp.abs(a) + onp.abs(b))
+        assert (onp.abs(a - b) <= bound).all(), n
+        assert (a != params["0"][n]).all()  # it did step
+
+
+def _outcome_of(fn, params):
+    before = _bytes(params)
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 - the type is the outcome
+        assert _bytes(params) == before, "a refused step changed the parameters"
+        return type(e)
+    return None
+
+
+@pytest.mark.parametrize("case", ["overflowing step", "nan W", "inf x", "read-only W",
+                                  "non-finite gradient", "labels out of range"])
+def test_a_fused_step_that_cannot_be_taken_raises_what_the_two_calls_raise(case):
+    rng = onp.random.default_rng(4)
+    model = mf.Sequential(mf.Linear(3, 4), mf.Tanh(), mf.Linear(4, 2))
+    params = model.init(rng)
+    x, t, lr = rng.standard_normal((5, 3)), onp.array([0, 1, 1, 0, 1]), 0.5
+    if case == "overflowing step":
+        params["2"]["b"][:] = 1.7e308
+        lr = 1e308
+    elif case == "nan W":
+        params["0"]["W"][1, 1] = onp.nan
+    elif case == "inf x":
+        x[2, 0] = onp.inf
+    elif case == "read-only W":
+        params["2"]["W"].setflags(write=False)
+    elif case == "non-finite gradient":  # f finite (W1 = 0), the backward pass overflows
+        params["0"]["W"][:] = 0.0
+        params["2"]["W"] *= 1e300
+        x *= 1e10
+    else:
+        t = onp.array([0, 1, 2, 0, 1])
+    f = Objective(model, mf.SoftmaxCrossEntropy())
+    opt, other = mf.optim.SGD(lr=lr), _copy(params)
+    with onp.errstate(all="ignore"):  # the generic path's own warnings are not the question
+        want = _outcome_of(lambda: _two_calls(f, mf.optim.SGD(lr=lr), other, x, t), other)
+        assert want is not None, "the case should be refused"
+        assert _outcome_of(lambda: opt.step(f, params, x, t), params) is want
+    assert opt.iterations == 0
+
+
+def test_a_gradient_that_overflows_where_lr_times_it_does_not_is_a_step():
+    # the documented difference: the step is computed as -lr * gradient directly
+    rng = onp.random.default_rng(4)
+    model = mf.Sequential(mf.Linear(3, 4), mf.Tanh(), mf.Linear(4, 2))
+    params = model.init(rng)
+    params["0"]["W"][:] = 0.0
+    params["2"]["W"] *= 1e300
+    x, t = 1e10 * rng.standard_normal((5, 3)), onp.array([0, 1, 1, 0, 1])
+    f = Objective(model, mf.SoftmaxCrossEntropy())
+    with pytest.raises(mf.functions.NonFiniteError, match="not finite"), onp.errstate(
+            over="ignore"):  # autograd's backward pass warns on its way to the refusal
+        mf.value_and_grad(f)(params, x, t)
+    mf.optim.SGD(lr=1e-20).step(f, params, x, t)
+    assert all(onp.isfinite(a).all() for _, a in leaves(params))
+    assert onp.abs(params["0"]["W"]).max() > 1e280
+
+
+def test_a_subclass_of_sgd_takes_the_two_calls():
+    # it may have a rule or an update of its own: step must run them
+    class Halved(mf.optim.SGD):
+        def update(self, params, grads):
+            super().update(params, {k: {n: g / 2 for n, g in v.items()}
+                                    for k, v in grads.items()})
+
+    rng = onp.random.default_rng(0)
+    model, params, x, t = network(mf.ReLU, mf.SoftmaxCrossEntropy, rng)
+    f = Objective(model, mf.SoftmaxCrossEntropy())
+    by_step, by_calls = _copy(params), _copy(params)
+    Halved(lr=0.1).step(f, by_step, x, t)
+    _two_calls(f, mf.optim.SGD(lr=0.05), by_calls, x, t)
+    assert _bytes(by_step) == _bytes(by_calls)
+
+
+def test_the_fused_vjp_can_be_called_again_and_scales_with_its_cotangent():
+    # the backward pass overwrites its seed in place (Tanh here): a second call of the same
+    # VJP once saw the first call's leftovers
+    from autograd.core import make_vjp
+
+    rng = onp.random.default_rng(0)
+    model, params, x, t = network(mf.Tanh, mf.SumSquaresError, rng, depth=3)
+    vjp, _ = make_vjp(lambda p: Objective(model, mf.SumSquaresError())(p, x, t), params)
+    first, again, doubled = vjp(1.0), vjp(1.0), vjp(2.0)
+    assert _bytes(first) == _bytes(again)
+    assert _bytes(doubled) == _bytes({k: {n: 2 * a for n, a in v.items()}
+                                      for k, v in first.items()})

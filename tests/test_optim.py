@@ -10,6 +10,7 @@ import math
 import numpy as onp
 import pytest
 
+import minifw as mf
 from minifw import optim
 
 G1 = {"a": {"w": 0.5}, "b": -2.0}
@@ -272,3 +273,48 @@ def test_sgd_step_is_exact_or_refused_with_nothing_changed(case, size):
         expected = W - lr * G
     assert params["W"].tobytes() == expected.tobytes()
     assert params["first"].tolist() == [1.0 - 0.5 * lr, 2.0 - 0.5 * lr]
+
+
+# --- step: the gradient, then update ------------------------------------------------------------
+
+
+def _regression(rng):
+    params = {"w": rng.standard_normal((3, 2)), "b": rng.standard_normal(2)}
+    return params, rng.standard_normal((4, 3)), rng.standard_normal((4, 2))
+
+
+def _f(p, x, t):
+    return mf.np.sum((mf.np.tanh(mf.np.dot(x, p["w"]) + p["b"]) - t) ** 2)
+
+
+@pytest.mark.parametrize("name", sorted(optim.OPTIMIZERS))
+@pytest.mark.parametrize("method", ["autograd", "numerical"])
+def test_step_is_value_and_grad_then_update(name, method):
+    rng = onp.random.default_rng(0)
+    params, x, t = _regression(rng)
+    by_step = {k: a.copy() for k, a in params.items()}
+    opt_step, opt_calls = optim.OPTIMIZERS[name](), optim.OPTIMIZERS[name]()
+    for _ in range(3):
+        value = opt_step.step(_f, by_step, x, t, method=method)
+        want, grads = mf.value_and_grad(_f, method)(params, x, t)
+        opt_calls.update(params, grads)
+        assert value == want
+        assert all(by_step[k].tobytes() == params[k].tobytes() for k in params)
+    assert opt_step.iterations == 3 and repr(opt_step.state) == repr(opt_calls.state)
+
+
+@pytest.mark.parametrize("bad", [onp.nan, onp.inf])
+def test_step_refuses_a_loss_that_is_not_finite_with_nothing_changed(bad):
+    rng = onp.random.default_rng(1)
+    params, x, t = _regression(rng)
+    before = {k: a.tobytes() for k, a in params.items()}
+    opt = optim.Adam()
+    with pytest.raises(mf.functions.NonFiniteError, match=f"the loss is {bad}"):
+        opt.step(lambda p, x, t: _f(p, x, t) + bad, params, x, t)  # the gradient is finite
+    assert {k: a.tobytes() for k, a in params.items()} == before
+    assert opt.state == {} and opt.iterations == 0
+
+
+def test_step_refuses_an_unknown_method():
+    with pytest.raises(ValueError, match="method must be one of"):
+        optim.SGD().step(_f, *_regression(onp.random.default_rng(0)), method="symbolic")

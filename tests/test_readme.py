@@ -17,6 +17,14 @@ def test_quick_start_runs_and_learns(capsys):
     assert "gradient check (projection mode, float64): OK" in out
 
 
+def test_the_training_loop_runs_and_learns(capsys):
+    block = re.search(r"## A training loop of your own\s+.*?```python\n(.*?)```", README,
+                      re.S).group(1)
+    exec(compile(block, "README training loop", "exec"), {})
+    accuracy = float(re.search(r"test accuracy ([0-9.]+)", capsys.readouterr().out).group(1))
+    assert accuracy >= 0.95
+
+
 def test_ci_runs_the_readme_test_command():
     command = "python -m pytest --cov=minifw"
     assert f'python -m pip install -e ".[dev]" && {command}' in README

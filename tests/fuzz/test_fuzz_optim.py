@@ -1,5 +1,5 @@
 """Fuzzing the optimizers: ``optim.SGD``, ``Momentum``, ``AdaGrad``, ``RMSProp``, ``Adam`` (their
-constructors and ``update``).
+constructors, ``update`` and ``step``).
 
 What "correct" means here (decided for issue 6):
 
@@ -13,6 +13,10 @@ What "correct" means here (decided for issue 6):
   ``v``), which would otherwise silently freeze that parameter forever (``v = inf``).
 - Integer, boolean and list gradients are float; empty parameter arrays and trees are
   updated trivially; non-contiguous writeable parameters are updated in place.
+- ``step(f, params, x, t)`` on a :class:`minifw.Objective` (plain SGD's fused road included)
+  takes a step exactly when ``value_and_grad`` then ``update`` would, and refuses with the
+  same exception type, changing nothing, when they would refuse; one documented exception: a
+  gradient that overflows float64 where ``lr`` times it does not is a step SGD takes.
 - Hyperparameters: ``numpy.float32(0.1)`` is a learning rate; ``True``, ``"0.1"``, NaN,
   infinities, zero and negatives are not; momentum and decay rates lie in ``[0, 1)``.
 """
@@ -24,14 +28,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import minifw as mf
 from minifw import optim
+from minifw.functions import NonFiniteError
 
 from .harness import (
     EXTREME,
     awkward,
     bad_numbers,
     call,
+    call_ieee,
     intbool,
+    label_vectors,
     non_real,
     nonfinite,
     plain,
@@ -312,3 +320,66 @@ def test_numpy_scalars_are_learning_rates(name, lr):
     record(name, "settings")
     opt = returned(call(NAMES[name], lr=lr))
     assert opt.lr == float(lr) and type(opt.lr) is float
+
+
+MODEL = mf.Sequential(mf.Linear(3, 4), mf.Tanh(), mf.Linear(4, 2))
+F = mf.Objective(MODEL, mf.SoftmaxCrossEntropy())
+
+
+def _net_copy(params):
+    out = {}
+    for k, v in params.items():
+        out[k] = {n: a.copy() for n, a in v.items()}
+        for n, a in v.items():
+            out[k][n].setflags(write=a.flags.writeable)
+    return out
+
+
+@st.composite
+def step_cases(draw):
+    """``(class, params, x, t)``: the fit suite's network with one hostile ingredient."""
+    params = MODEL.init(onp.random.default_rng(draw(st.integers(0, 3))))
+    n = draw(st.integers(1, 5))
+    x = draw(float_arrays((n, 3)))
+    t = onp.array(draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)))
+    cls = draw(st.sampled_from(["extreme", "nonfinite", "labels", "layout"]))
+    key, name = draw(st.sampled_from([("0", "W"), ("0", "b"), ("2", "W"), ("2", "b")]))
+    a = params[key][name]
+    if cls == "extreme":
+        if draw(st.booleans()):
+            params[key][name] = draw(spiked(st.just(a), EXTREME))
+        else:
+            x = draw(spiked(st.just(x), EXTREME))
+    elif cls == "nonfinite":
+        if draw(st.booleans()):
+            params[key][name] = draw(nonfinite(a.shape, dtype=onp.float64))
+        else:
+            x = draw(nonfinite(x.shape, dtype=onp.float64))
+    elif cls == "labels":
+        t = draw(label_vectors(n, 2))
+    else:
+        a.setflags(write=False)
+    return cls, params, x, t
+
+
+@every
+@given(case=step_cases())
+def test_step_on_an_objective_steps_or_refuses_as_the_two_calls_do(name, case):
+    cls, params, x, t = case
+    record(f"{name}.step", cls)
+    two, opt_two = _net_copy(params), NAMES[name](lr=0.5)
+    with onp.errstate(all="ignore"):  # the question is the outcome, not the warnings on the way
+        want = call_ieee(lambda: opt_two.update(two, mf.value_and_grad(F)(two, x, t)[1]))
+        opt = NAMES[name](lr=0.5)
+        p = _net_copy(params)
+        before = snapshot(p)
+        got = call_ieee(lambda: opt.step(F, p, x, t))
+    if got.error is None:
+        assert onp.isfinite(got.value) and opt.iterations == 1
+        assert all(onp.isfinite(a).all() for v in p.values() for a in v.values())
+        overflowed = isinstance(want.error, NonFiniteError) and "gradient" in str(want.error)
+        assert want.error is None or (name == "optim.SGD" and overflowed), want.error
+    else:
+        refused(got, "")
+        assert type(got.error) is type(want.error), (got.error, want.error)
+        assert snapshot(p) == before and opt.state == {} and opt.iterations == 0
