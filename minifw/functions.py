@@ -91,13 +91,18 @@ def all_finite(*arrays: Any) -> bool:
     >>> all_finite(onp.array([1.0, 1e300]), 3), all_finite(onp.array([1.0, onp.inf]))
     (True, False)
     """
-    as_arrays = [onp.asarray(a) for a in arrays]
-    floats = [a for a in as_arrays if a.dtype.kind == "f"]
-    rest = [a for a in as_arrays if a.dtype.kind not in "fbiu"]  # e.g. complex
-    # vdot is BLAS: an overflowing square gives inf without a NumPy warning
-    if not rest and math.isfinite(sum(float(onp.vdot(a, a)) for a in floats)):
+    total = 0.0
+    for a in arrays:
+        a = a if type(a) is onp.ndarray else onp.asarray(a)
+        kind = a.dtype.kind
+        if kind == "f":
+            total += float(onp.vdot(a, a))  # BLAS: an overflowing square is inf, no warning
+        elif kind not in "biu":  # e.g. complex: looked at element by element
+            total = math.inf
+    if math.isfinite(total):
         return True
-    return all(bool(onp.isfinite(a).all()) for a in floats + rest)
+    return all(bool(onp.isfinite(a).all()) for a in map(onp.asarray, arrays)
+               if a.dtype.kind not in "biu")
 
 
 def real_number(name: str, value: Any) -> float:
