@@ -167,7 +167,7 @@ class Optimizer:
                                  f"{onp.asarray(g).ravel()[:5]}")
         if not onp.isfinite(p).all():
             raise NonFiniteError(f"parameter {path!r} is not finite before the step: "
-                             f"{p.ravel()[~onp.isfinite(p.ravel())][:5]}")
+                                 f"{p.ravel()[~onp.isfinite(p.ravel())][:5]}")
         bad = [k for k, v in state.items() if not onp.isfinite(v).all()]
         if bad or not onp.isfinite(new).all():
             what = f"its state {bad[0]!r}" if bad else "the parameter"

@@ -58,20 +58,19 @@ def _state(opt):
 def clean_steps(steps, loss=None, gradient="autograd", make_opt=lambda: mf.optim.Adam(0.01),
                 f=None):
     """Parameters and optimizer after exactly ``steps`` steps, by the loop fit documents:
-    shuffle with the same generator, batch, value_and_grad, update. ``f``: the objective
-    (default: the ``Objective`` of ``MODEL`` and ``loss``, which fit makes)."""
+    shuffle with the same generator, batch, ``opt.step`` (value_and_grad, then update).
+    ``f``: the objective (default: the ``Objective`` of ``MODEL`` and ``loss``, which fit
+    makes)."""
     x, t = _data()
     params, opt = _start(), make_opt()
     f = f or mf.Objective(MODEL, loss or mf.SoftmaxCrossEntropy())
-    vg = mf.value_and_grad(f, method=gradient)
     rng = onp.random.default_rng(7)
     done = 0
     while done < steps:
         for idx in minibatches(N, BATCH, rng):
             if done == steps:
                 break
-            _, grads = vg(params, x[idx], t[idx])
-            opt.update(params, grads)
+            opt.step(f, params, x[idx], t[idx], method=gradient)
             done += 1
     return params, opt
 
@@ -89,10 +88,12 @@ def run_fit(opt, loss=None, gradient="autograd", epochs=3, **kw):
     return params, history, error
 
 
-def test_the_reference_loop_is_fits_loop():
-    params, _, error = run_fit(mf.optim.Adam(0.01), epochs=2)
+@pytest.mark.parametrize("make_opt", [lambda: mf.optim.Adam(0.01), lambda: mf.optim.SGD(0.1)],
+                         ids=["Adam", "SGD"])
+def test_the_reference_loop_is_fits_loop(make_opt):
+    params, _, error = run_fit(make_opt(), epochs=2)
     assert error is None
-    want, _ = clean_steps(2 * N // BATCH)
+    want, _ = clean_steps(2 * N // BATCH, make_opt=make_opt)
     assert _bytes(params) == _bytes(want)
 
 
