@@ -156,7 +156,10 @@ def _check_objects(model: Any, loss: Any, optimizer: Any) -> None:
         if isinstance(obj, type):
             raise TypeError(f"fit: {what} must be an instance such as {example}, got the class "
                             f"{obj.__name__}")
-        if not callable(obj if what != "optimizer" else getattr(obj, "step", None)):
+        if what == "optimizer" and not callable(getattr(obj, "step", None)):
+            raise TypeError(f"fit: optimizer {obj!r} is not an optimizer: it has no method "
+                            "step(f, params, x, t, method=...); subclass minifw.optim.Optimizer")
+        if what != "optimizer" and not callable(obj):
             raise TypeError(f"fit: {what} {obj!r} is not a {what}")
 
 

@@ -169,6 +169,25 @@ def test_nonsensical_settings_are_refused(override, name):
     assert _snapshot(params) == before
 
 
+class OnlyUpdate:
+    """Duck-typed like an optimizer of the two-call loop: update, but no step."""
+
+    def update(self, params, grads):
+        raise AssertionError("fit must refuse this optimizer before any step")
+
+
+@pytest.mark.parametrize("optimizer, message", [(OnlyUpdate(), "no method step"),
+                                                (mf.optim.SGD, "instance such as SGD"),
+                                                (None, "not an optimizer")])
+def test_an_object_without_step_is_not_an_optimizer(optimizer, message):
+    x, t = _regression()
+    model = mf.Sequential(mf.Linear(3, 1))
+    params = model.init(onp.random.default_rng(0))
+    with pytest.raises(TypeError, match=message):
+        mf.fit(model, mf.SumSquaresError(), optimizer, params, x, t, epochs=1, batch_size=2,
+               rng=0, progress=False)
+
+
 def _bad_data():
     x, t = _regression()
     x_nan = x.copy()
