@@ -38,6 +38,26 @@ def _new_values(ps: list[onp.ndarray], deltas: list[Any]) -> list[onp.ndarray]:
             for p, d in zip(ps, deltas)]
 
 
+def gradient_then_update(optimizer: Any, f: Callable[..., Any], params: Tree, *args: Any,
+                         method: str = "autograd") -> Any:
+    """``value_and_grad(f, method)(params, *args)``, then ``optimizer.update(params, grads)``.
+
+    The training step of any object with ``update(params, grads)`` (what
+    :meth:`Optimizer.step` does without a shorter road); a value that is not finite raises
+    :class:`~minifw.functions.NonFiniteError` before ``update`` is called. Returns the value.
+
+    >>> import numpy as onp
+    >>> p = {"w": onp.array([3.0])}
+    >>> float(gradient_then_update(SGD(lr=0.5), lambda p: (p["w"] ** 2).sum(), p)), p["w"]
+    (9.0, array([0.]))
+    """
+    value, grads = value_and_grad(f, method)(params, *args)
+    if not onp.isfinite(value):
+        raise NonFiniteError(f"the loss is {value}")
+    optimizer.update(params, grads)
+    return value
+
+
 def _positive(name: str, value: float) -> float:
     if not (_real(value) and onp.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
@@ -136,11 +156,7 @@ class Optimizer:
             if all(p.flags.writeable for p in ps) and self._commit(ps, values, {}):
                 return value
             # not written: the two calls below raise the error, as they would have anyway
-        value, grads = value_and_grad(f, method)(params, *args)
-        if not onp.isfinite(value):
-            raise NonFiniteError(f"the loss is {value}")
-        self.update(params, grads)
-        return value
+        return gradient_then_update(self, f, params, *args, method=method)
 
     def _commit(self, ps: list[onp.ndarray], values: list[onp.ndarray],
                 states: dict[str, dict[str, Any]]) -> bool:

@@ -21,6 +21,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as onp
@@ -31,7 +32,7 @@ from minifw.gradients import METHODS
 from minifw.layers import Layer
 from minifw.losses import CrossEntropyError, Loss, SoftmaxCrossEntropy
 from minifw.objective import Objective
-from minifw.optim import Optimizer
+from minifw.optim import Optimizer, gradient_then_update
 from minifw.tree import Tree, leaves
 
 
@@ -156,9 +157,9 @@ def _check_objects(model: Any, loss: Any, optimizer: Any) -> None:
         if isinstance(obj, type):
             raise TypeError(f"fit: {what} must be an instance such as {example}, got the class "
                             f"{obj.__name__}")
-        if what == "optimizer" and not callable(getattr(obj, "step", None)):
+        if what == "optimizer" and not callable(getattr(obj, "update", None)):
             raise TypeError(f"fit: optimizer {obj!r} is not an optimizer: it has no method "
-                            "step(f, params, x, t, method=...); subclass minifw.optim.Optimizer")
+                            "update(params, grads)")
         if what != "optimizer" and not callable(obj):
             raise TypeError(f"fit: {what} {obj!r} is not a {what}")
 
@@ -245,8 +246,9 @@ def fit(
     Arguments:
         model: the model, ``model(params, x) -> y``.
         loss: the loss, ``loss(y, t) -> scalar``.
-        optimizer: changes ``params`` in place: ``optimizer.step(f, params, x, t,
-            method=gradient)`` once per batch (a :class:`minifw.optim.Optimizer`).
+        optimizer: changes ``params`` in place: a :class:`minifw.optim.Optimizer` (its
+            ``step(f, params, x, t, method=gradient)`` once per batch), or any object with
+            ``update(params, grads)`` (called after ``value_and_grad``).
         params: the parameters, trained in place.
         x, t: the training data, axis 0 the samples.
         epochs: passes over the data.
@@ -284,6 +286,9 @@ def fit(
         _preflight(model, loss, params, *val, "fit validation", with_loss=True)
     classify = _is_classification(t)
     f = Objective(model, loss)  # loss(model(p, x), t), with fused paths for built-in layers
+    # a minifw optimizer steps itself; any other object with update(params, grads) is stepped
+    step = optimizer.step if isinstance(optimizer, Optimizer) else partial(gradient_then_update,
+                                                                            optimizer)
     history = History()
     n_batches = -(-len(x) // batch_size)
     bar = tqdm(total=epochs * n_batches, disable=None if progress else True, unit="batch")
@@ -295,7 +300,7 @@ def fit(
                 for b, idx in enumerate(minibatches(len(x), batch_size, rng), start=1):
                     where = f"at epoch {epoch}, batch {b} of {n_batches}"
                     try:
-                        value = optimizer.step(f, params, x[idx], t[idx], method=gradient)
+                        value = step(f, params, x[idx], t[idx], method=gradient)
                     except NonFiniteError as e:  # a loss, gradient or step not finite
                         raise FloatingPointError(f"training stopped {where}: {e}; {kept}") from e
                     total += float(value) * len(idx)

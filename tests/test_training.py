@@ -170,16 +170,36 @@ def test_nonsensical_settings_are_refused(override, name):
 
 
 class OnlyUpdate:
-    """Duck-typed like an optimizer of the two-call loop: update, but no step."""
+    """An optimizer of the user's own: ``update(params, grads)`` and nothing else."""
+
+    def __init__(self):
+        self.sgd = mf.optim.SGD(lr=0.1)
 
     def update(self, params, grads):
-        raise AssertionError("fit must refuse this optimizer before any step")
+        self.sgd.update(params, grads)
 
 
-@pytest.mark.parametrize("optimizer, message", [(OnlyUpdate(), "no method step"),
-                                                (mf.optim.SGD, "instance such as SGD"),
-                                                (None, "not an optimizer")])
-def test_an_object_without_step_is_not_an_optimizer(optimizer, message):
+def test_any_object_with_update_is_an_optimizer_for_fit():
+    # fit steps it with value_and_grad then update: SGD's two calls, to the bit
+    x, t = _regression()
+    model = mf.Sequential(mf.Linear(3, 1))
+    start = model.init(onp.random.default_rng(0))
+    params = _copy(start)
+    mf.fit(model, mf.SumSquaresError(), OnlyUpdate(), params, x, t, epochs=2, batch_size=4,
+           rng=1, progress=False)
+    want, opt = _copy(start), mf.optim.SGD(lr=0.1)
+    f = mf.Objective(model, mf.SumSquaresError())
+    rng = onp.random.default_rng(1)
+    for _ in range(2):
+        for idx in minibatches(len(x), 4, rng):
+            opt.update(want, mf.grad(f)(want, x[idx], t[idx]))
+    assert _snapshot(params) == _snapshot(want)
+
+
+@pytest.mark.parametrize("optimizer, message", [(mf.optim.SGD, "instance such as SGD"),
+                                                (None, "no method update"),
+                                                (object(), "not an optimizer")])
+def test_what_has_no_update_is_not_an_optimizer(optimizer, message):
     x, t = _regression()
     model = mf.Sequential(mf.Linear(3, 1))
     params = model.init(onp.random.default_rng(0))
