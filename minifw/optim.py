@@ -113,8 +113,9 @@ class Optimizer:
                 deltas.append(self._rule(state, g if g.dtype == p.dtype else g.astype(p.dtype)))
                 if state:
                     states[path] = state
-            values = _new_values([p for _, p, _ in triples], deltas)
-        if not self._commit([p for _, p, _ in triples], values, states):
+            ps = [p for _, p, _ in triples]
+            values = _new_values(ps, deltas)
+        if not self._commit(ps, values, states):
             for (path, p, g), new in zip(triples, values):  # the diagnosis
                 state = states.get(path, {})
                 if not (all_finite(new) and all(map(all_finite, state.values()))):

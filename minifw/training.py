@@ -157,10 +157,11 @@ def _check_objects(model: Any, loss: Any, optimizer: Any) -> None:
         if isinstance(obj, type):
             raise TypeError(f"fit: {what} must be an instance such as {example}, got the class "
                             f"{obj.__name__}")
-        if what == "optimizer" and not callable(getattr(obj, "update", None)):
-            raise TypeError(f"fit: optimizer {obj!r} is not an optimizer: it has no method "
-                            "update(params, grads)")
-        if what != "optimizer" and not callable(obj):
+        if what == "optimizer":
+            if not callable(getattr(obj, "update", None)):
+                raise TypeError(f"fit: optimizer {obj!r} is not an optimizer: it has no method "
+                                "update(params, grads)")
+        elif not callable(obj):
             raise TypeError(f"fit: {what} {obj!r} is not a {what}")
 
 
