@@ -266,12 +266,6 @@ class Objective:
         target = self._target(t, len(x), n)
         return None if target is None else (weights, target)
 
-    def _target_of(self, params: Tree, x: Any, t: Any) -> Any:
-        """The targets as :meth:`_prepare` accepts them (call it only where it accepted)."""
-        prepared = self._prepare(params, x, t)
-        assert prepared is not None
-        return prepared[1]
-
     def _keys_ok(self, params: dict[str, Any]) -> bool:
         """Whether every ``Sequential``'s dict has the keys it needs and no others but ``{}`` s."""
         for path, required, optional in self._keys:
@@ -346,8 +340,8 @@ class Objective:
         return _mirror(params, (), by_path)
 
     def _fused_forward(self, params: Tree, x: Any, t: Any) -> tuple[Any, ...] | None:
-        """``(weights, value, activations, dL/dy)`` if the fused paths cover this call, else
-        ``None``: also when anything turns non-finite, so that the generic path can raise its
+        """``(weights, value, activations, dL/dy, targets)`` if the fused paths cover this call,
+        else ``None``: also when anything turns non-finite, so that the generic path can raise its
         errors (a loss refuses non-finite outputs and targets, and overflow)."""
         prepared = self._prepare(params, x, t)
         if prepared is None:
@@ -358,7 +352,7 @@ class Objective:
         finite = math.isfinite(value) and all_finite(acts[-1])
         if not finite or (target.ndim > 1 and not all_finite(target)):
             return None
-        return weights, value, acts, g
+        return weights, value, acts, g, target
 
     def _fused_value_and_grad(self, params: Tree, *args: Any) -> tuple[Any, Tree] | None:
         """``(value, grads)`` by the fused pass, or ``None`` if it does not cover this call
@@ -398,7 +392,7 @@ class Objective:
         forward = self._fused_forward(params, *args) if len(args) == 2 else None
         if forward is None:
             return None
-        weights, value, acts, g = forward
+        weights, value, acts, g, _ = forward
         with onp.errstate(all="ignore"):  # the callers check the gradients
             if scale != 1.0:
                 g *= scale  # the forward pass's own array
@@ -423,8 +417,8 @@ class Objective:
         forward = self._fused_forward(params, x, t)
         if forward is None:
             return None
-        weights, _, acts, _ = forward
-        chain = Chain(self._ops or [], weights, self._loss_kind, self._target_of(params, x, t))
+        weights, _, acts, _, target = forward
+        chain = Chain(self._ops or [], weights, self._loss_kind, target)
         out = chain_central_differences(chain, x, h, relative=relative, wrt_x=wrt_x, acts=acts)
         return None if out is None else (self._grad_tree(params, out[0]), out[1])
 
@@ -439,9 +433,9 @@ class Objective:
         forward = self._fused_forward(params, *args) if len(args) == 2 else None
         if forward is None:
             return None
-        weights, _, acts, _ = forward
+        weights, _, acts, _, target = forward
         x, t = args
-        chain = Chain(self._ops or [], weights, self._loss_kind, self._target_of(params, x, t))
+        chain = Chain(self._ops or [], weights, self._loss_kind, target)
         value = float(self.loss(self.model(params, x), t)) if f0 is None else float(f0)
         return Probe(_Engine(chain, x, acts), value)
 
@@ -566,7 +560,7 @@ def _forward_of(objective: Objective, params: Tree, x: Any, t: Any) -> tuple[Any
 
 
 def _fused_loss_vjp(ans: Any, params: Tree, x: Any, t: Any, objective: Objective) -> Any:
-    weights, _, acts, g = _forward_of(objective, params, x, t)
+    weights, _, acts, g, _ = _forward_of(objective, params, x, t)
     objective._stash = None
 
     def vjp(cotangent: Any) -> Tree:
