@@ -88,12 +88,15 @@ def reference(name: str, y, t) -> float:
 
 
 @st.composite
-def pairs(draw, name: str, y_elements=None, batched=None):
-    """A valid ``(y, t)`` for the loss ``name``: shapes (C,) or (N, C); labels or one-hot."""
+def pairs(draw, name: str, y_elements=None, batched=None, shape=None):
+    """A valid ``(y, t)`` for the loss ``name``: shapes (C,) or (N, C) unless ``shape`` is
+    given; labels or one-hot."""
     kind = LOSSES[name][1]
-    batched = draw(st.booleans()) if batched is None else batched
-    n, c = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    shape = (n, c) if batched else (c,)
+    if shape is None:
+        batched = draw(st.booleans()) if batched is None else batched
+        n, c = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+        shape = (n, c) if batched else (c,)
+    c = shape[-1]
     if y_elements is None:
         y_elements = st.floats(0, 1) if kind == "prob" else plain()
     y = draw(hnp.arrays(onp.float64, shape, elements=y_elements))
@@ -177,13 +180,9 @@ def test_mismatched_shapes_are_refused_naming_both(name, data):
 @given(data=st.data())
 def test_higher_ranks_are_batches_along_axis_0(name, data):
     record(name, "shape")
-    fn, kind = LOSSES[name]
+    fn, _ = LOSSES[name]
     shape = data.draw(hnp.array_shapes(min_dims=3, max_dims=4, max_side=3))
-    y = data.draw(hnp.arrays(onp.float64, shape, elements=st.floats(0, 1)))
-    if kind == "real":
-        t = data.draw(hnp.arrays(onp.float64, shape, elements=plain()))
-    else:
-        t = data.draw(hnp.arrays(onp.int64, shape[:-1], elements=st.integers(0, shape[-1] - 1)))
+    y, t = data.draw(pairs(name, y_elements=st.floats(0, 1), shape=shape))
     _check(name, y, t, returned(call(fn, y, t)))
 
 
