@@ -42,9 +42,9 @@ from baselines import (
     torch_available,
     torch_gradient,
 )
+from minifw.fast_numerical import fused_central_differences
 
 import minifw as mf
-from minifw.fast_numerical import fused_central_differences
 from minifw.gradcheck import default_tolerances
 from minifw.numerical import default_step
 

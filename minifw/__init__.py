@@ -39,7 +39,7 @@ from minifw.losses import (
     SoftmaxCrossEntropy,
     SumSquaresError,
 )
-from minifw.objective import Objective
+from minifw.ops import Elementwise, Op
 from minifw.perceptron import Perceptron
 from minifw.report import GradCheckReport, GradCheckRow
 from minifw.training import History, accuracy, fit
@@ -62,5 +62,6 @@ __all__ = [
     "Sequential", "Loss", "SumSquaresError", "MeanSquaredError", "CrossEntropyError",
     "SoftmaxCrossEntropy", "grad", "value_and_grad", "Perceptron", "fit", "accuracy", "History",
     "save", "load", "NonFiniteError", "check_grads", "check_layer", "assert_grads_close",
-    "GradCheckReport", "GradCheckRow", "Objective",
+    "GradCheckReport", "GradCheckRow",
+    "Op", "Elementwise",
 ]

@@ -1,9 +1,11 @@
-"""Seed functions: the activations and losses of "Deep Learning from Scratch", autograd-traceable.
+"""Seed functions: the activations and losses of "Deep Learning from Scratch", as ops.
 
-Activations act elementwise (softmax: over the last axis) and accept any leading axes. Losses
-treat axis 0 as the batch and take the mean over it. Several functions are autograd primitives
-with hand-written VJPs: one traced operation instead of several, and numerically stable
-formulas; each VJP is proved by the gradient checker in the test suite.
+Each is an :class:`~minifw.ops.Op`: a forward pass written with ``minifw.np`` and its
+hand-written backward pass, side by side (the activations are :class:`~minifw.ops.Elementwise`:
+a value and a derivative). Activations act elementwise (softmax: over the last axis) and
+accept any leading axes; ``affine`` is ``x @ W + b``. Losses treat axis 0 as the batch and
+take the mean over it; each is the mean of per-sample values (:class:`Loss`), with its
+gradient with respect to ``y``.
 
 Non-finite values: activations follow IEEE arithmetic (NaN in, NaN out at the same place;
 infinities give the limits), while a loss, a sum in which a NaN would hide where it came
@@ -20,12 +22,14 @@ naming the first bad element, and so it does when finite inputs overflow float64
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import autograd.numpy as np
 import numpy as onp
-from autograd.extend import defvjp, primitive
 from autograd.tracer import getval
+
+from minifw.ops import Elementwise, Op
 
 Array = Any  # an ndarray, or an autograd box around one
 
@@ -122,6 +126,11 @@ def real_number(name: str, value: Any) -> float:
 # --- activations ------------------------------------------------------------------------------
 
 
+def _like(x: Array, v: Any) -> onp.ndarray:
+    """``v`` as an array of ``x``'s float dtype (a Python float would make float32 float64)."""
+    return onp.asarray(v, dtype=getval(x).dtype)
+
+
 def identity(x: Array) -> Array:
     """Return ``x`` unchanged (as a float array): the output activation of regression.
 
@@ -131,42 +140,44 @@ def identity(x: Array) -> Array:
     return _float(x)
 
 
-@primitive
 def _step(x: Array) -> Array:
-    y = (x > 0).astype(x.dtype)
-    return onp.where(x != x, x, y) if onp.isnan(x).any() else y  # NaN stays NaN
+    y = np.where(x > 0, _like(x, 1.0), _like(x, 0.0))
+    return np.where(x != x, x, y)  # NaN stays NaN (the comparison would make it 0.0)
 
 
-defvjp(_step, lambda ans, x: lambda g: g * 0.0)
+_STEP = Elementwise("step", _step, lambda x, y: 0.0)
 
 
 def step(x: Array) -> Array:
     """The perceptron's step function: 1.0 where ``x > 0``, else 0.0; its gradient is 0.
 
-    NaN stays NaN (the comparison would make it a silent 0.0).
-
     >>> step([-1.0, 0.0, 2.0])
     array([0., 0., 1.])
     """
-    return _step(_float(x))
+    return _STEP(_float(x))
 
 
-@primitive
+def _minus_abs(x: Array) -> Array:
+    # -|x|, written so that autograd's derivative at 0 is the x >= 0 branch's (-1), where the
+    # branches below meet: abs() would give 0 there and the traced sigmoid'(0) would be 0
+    return np.where(x >= 0, -x, x)
+
+
 def _sigmoid(x: Array) -> Array:
     # 1 / (1 + exp(-x)) overflows exp for x < -709, and 0.5 * (tanh(x / 2) + 1) rounds to 0
     # below x = -37. With e = exp(-|x|) <= 1, both branches are accurate to a few ulps in
     # relative terms for every x, and exp never overflows.
-    e = onp.exp(-onp.abs(x))
-    return onp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))[()]
+    e = np.exp(_minus_abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def _sigmoid_vjp(ans: Array, x: Array) -> Any:
-    # sigmoid(x) * sigmoid(-x) = e / (1 + e)**2: ans * (1 - ans) would round to 0 for x > 37
-    e = onp.exp(-onp.abs(x))
-    return lambda g: g * (e / (1.0 + e) ** 2)
+def _sigmoid_derivative(x: Array, y: Array) -> Array:
+    # sigmoid(x) * sigmoid(-x) = e / (1 + e)**2: y * (1 - y) would round to 0 for x > 37
+    e = np.exp(_minus_abs(x))
+    return e / (1.0 + e) ** 2
 
 
-defvjp(_sigmoid, _sigmoid_vjp)
+_SIGMOID = Elementwise("sigmoid", _sigmoid, _sigmoid_derivative)
 
 
 def sigmoid(x: Array) -> Array:
@@ -175,7 +186,17 @@ def sigmoid(x: Array) -> Array:
     >>> sigmoid([-1000.0, 0.0, 1000.0])
     array([0. , 0.5, 1. ])
     """
-    return _sigmoid(_float(x))
+    return _SIGMOID(_float(x))
+
+
+def _tanh_derivative(x: Array, y: Array) -> Array:
+    # 1 / cosh(x)**2 = 4 e / (1 + e)**2 with e = exp(-2|x|): 1 - y * y would round to 0 for
+    # |x| > 19, and cosh overflows for |x| > 710
+    e = np.exp(2.0 * _minus_abs(x))
+    return 4.0 * e / (1.0 + e) ** 2
+
+
+_TANH = Elementwise("tanh", np.tanh, _tanh_derivative)
 
 
 def tanh(x: Array) -> Array:
@@ -184,15 +205,11 @@ def tanh(x: Array) -> Array:
     >>> float(tanh(0.0))
     0.0
     """
-    return np.tanh(_float(x))
+    return _TANH(_float(x))
 
 
-@primitive
-def _relu(x: Array) -> Array:
-    return onp.maximum(x, 0.0)
-
-
-defvjp(_relu, lambda ans, x: lambda g: g * (x > 0))
+# the derivative at the kink 0 is taken as 0, the left derivative
+_RELU = Elementwise("relu", lambda x: np.maximum(x, 0.0), lambda x, y: x > 0)
 
 
 def relu(x: Array) -> Array:
@@ -201,18 +218,18 @@ def relu(x: Array) -> Array:
     >>> relu([-2.0, 0.0, 3.0])
     array([0., 0., 3.])
     """
-    return _relu(_float(x))
+    return _RELU(_float(x))
 
 
-@primitive
 def _leaky_relu(x: Array, alpha: float) -> Array:
     if alpha == 0:  # relu; 0 * -inf would be NaN
-        return onp.where(x > 0, x, onp.where(x != x, x, 0.0)).astype(x.dtype)
+        return np.where(x > 0, x, np.where(x != x, x, _like(x, 0.0)))
     with onp.errstate(over="ignore"):  # alpha > 1 can overflow: -inf is then the value
-        return onp.where(x > 0, x, alpha * x)
+        return np.where(x > 0, x, alpha * x)
 
 
-defvjp(_leaky_relu, lambda ans, x, alpha: lambda g: g * onp.where(x > 0, 1.0, alpha))
+_LEAKY_RELU = Elementwise("leaky_relu", _leaky_relu,
+                          lambda x, y, alpha: np.where(x > 0, _like(x, 1.0), _like(x, alpha)))
 
 
 def leaky_relu(x: Array, alpha: float = 0.01) -> Array:
@@ -223,19 +240,18 @@ def leaky_relu(x: Array, alpha: float = 0.01) -> Array:
     >>> leaky_relu([-2.0, 3.0], alpha=0.1)
     array([-0.2,  3. ])
     """
-    return _leaky_relu(_float(x), real_number("leaky_relu: alpha", alpha))
+    return _LEAKY_RELU(_float(x), alpha=real_number("leaky_relu: alpha", alpha))
 
 
-@primitive
 def _softmax(x: Array) -> Array:
-    m = x.max(axis=-1, keepdims=True)
+    m = np.max(x, axis=-1, keepdims=True)
     with onp.errstate(over="ignore", invalid="ignore"):
-        if onp.isfinite(m).all():
+        if onp.isfinite(getval(m)).all():
             shifted = x - m  # shift: exp never overflows (x - m may: -inf, probability 0)
         else:
-            shifted = _shift_non_finite(x, m)
-        e = onp.exp(shifted)
-    return e / e.sum(axis=-1, keepdims=True)
+            shifted = _shift_non_finite(getval(x), getval(m))
+        e = np.exp(shifted)
+    return e / np.sum(e, axis=-1, keepdims=True)
 
 
 def _shift_non_finite(x: Array, m: Array) -> Array:
@@ -252,7 +268,8 @@ def _shift_non_finite(x: Array, m: Array) -> Array:
     return onp.where(inf_row, shares, x - m)
 
 
-defvjp(_softmax, lambda y, x: lambda g: y * (g - (g * y).sum(axis=-1, keepdims=True)))
+_SOFTMAX = Op("softmax", _softmax,
+              lambda g, y, x: y * (g - np.sum(g * y, axis=-1, keepdims=True)), per_sample=True)
 
 
 def softmax(x: Array) -> Array:
@@ -270,10 +287,72 @@ def softmax(x: Array) -> Array:
         raise ValueError("softmax needs at least one axis, got a scalar")
     if onp.shape(x)[-1] == 0:
         raise ValueError(f"softmax over an empty last axis: x has shape {onp.shape(x)}")
-    return _softmax(x)
+    return _SOFTMAX(x)
+
+
+def _rows(a: Array) -> Array:
+    """Leading axes folded into one: ``(..., n) -> (rows, n)``."""
+    return a.reshape(-1, a.shape[-1])
+
+
+def _affine(x: Array, W: Array, b: Array) -> Array:
+    z = x @ W
+    z += b  # on a fresh array; a traced one has no in-place add and rebinds z
+    return z
+
+
+#: ``x @ W + b`` with its three VJPs; the numerical engine knows that it is linear in each.
+AFFINE = Op(
+    "affine", _affine,
+    lambda g, y, x, W, b: g @ W.T,
+    lambda g, y, x, W, b: _rows(x).T @ _rows(g),
+    lambda g, y, x, W, b: np.sum(_rows(g), axis=0),
+    per_sample=True,
+)
+
+
+def affine(x: Array, W: Array, b: Array) -> Array:
+    """``x @ W + b`` over the last axis of ``x``, one op with hand-written VJPs.
+
+    >>> affine(onp.ones((1, 2)), onp.ones((2, 3)), onp.arange(3.0))
+    array([[2., 3., 4.]])
+    """
+    return AFFINE(x, W, b)
 
 
 # --- losses -----------------------------------------------------------------------------------
+
+
+class LossOp(Op):
+    """A loss op: the mean over the batch (axis 0) of per-sample values (``"sum"``: their sum).
+
+    Arguments:
+        name: shown in errors.
+        values: ``values(y, t, lead) -> per-sample values``: reduces every axis from ``lead``
+            on (``lead = 1`` for a batch, 0 for one sample, 2 for a stack of batches).
+        vjp, vjp_t: the gradients of the loss with respect to ``y`` and to ``t``,
+            ``vjp(g, value, y, t)``.
+        reduce: ``"mean"`` or ``"sum"`` over the samples.
+    """
+
+    def __init__(self, name: str, values: Callable[..., Any], vjp: Callable[..., Any],
+                 vjp_t: Callable[..., Any], reduce: str = "mean"):
+        self.values, self.reduce = values, reduce
+
+        def forward(y: Array, t: Array) -> Array:
+            lead = 1 if np.ndim(y) > 1 else 0
+            v = np.sum(values(y, t, lead))
+            return v / _batch_size(y) if reduce == "mean" else v
+
+        super().__init__(name, forward, vjp, vjp_t)
+
+    def scale(self, y: Any) -> float:
+        """The factor of the sum of per-sample values: ``1 / batch`` for a mean."""
+        return 1.0 / _batch_size(y) if self.reduce == "mean" else 1.0
+
+
+def _axes(a: Array, lead: int) -> tuple[int, ...]:
+    return tuple(range(lead, np.ndim(a)))
 
 
 def _check_same_shape(y: Array, t: Array, name: str) -> None:
@@ -282,8 +361,9 @@ def _check_same_shape(y: Array, t: Array, name: str) -> None:
     if onp.size(y) == 0:
         raise ValueError(f"{name}: empty input of shape {onp.shape(y)}")
     # a loss is a sum: a NaN anywhere would make all of it NaN and say nothing of where
-    check_finite(y, name, "y")
-    check_finite(t, name, "t")
+    if not all_finite(getval(y), getval(t)):
+        check_finite(y, name, "y")
+        check_finite(t, name, "t")
 
 
 def _finite_loss(value: Array, name: str, y: Array, t: Array) -> Array:
@@ -299,17 +379,40 @@ def _batch_size(y: Array) -> int:
     return 1 if onp.ndim(y) <= 1 else onp.shape(y)[0]
 
 
+def _checked(loss: LossOp, y: Array, t: Array,
+             domain: Callable[[Array], None] | None = None) -> Array:
+    """``loss(y, t)`` after the checks every loss makes (and ``domain(y)``, if given)."""
+    _check_same_shape(y, t, loss.name)
+    if domain is not None:
+        domain(y)
+    with onp.errstate(over="ignore", invalid="ignore"):
+        value = loss(y, t)
+    return _finite_loss(value, loss.name, y, t)
+
+
+SUM_SQUARES = LossOp("sum_squares_error",
+                   lambda y, t, lead: 0.5 * np.sum((y - t) ** 2, axis=_axes(y, lead)),
+                   lambda g, v, y, t: g * (y - t) / _batch_size(y),
+                   lambda g, v, y, t: g * (t - y) / _batch_size(y))
+
+
 def sum_squares_error(y: Array, t: Array) -> Array:
     """``0.5 * sum((y - t)**2)`` for one sample (1-D); for a batch, the mean over samples.
 
     >>> float(sum_squares_error([0.5, 0.5], [1.0, 0.0]))
     0.25
     """
-    y, t = _float(y), _float(t)
-    _check_same_shape(y, t, "sum_squares_error")
-    with onp.errstate(over="ignore", invalid="ignore"):
-        value = 0.5 * np.sum((y - t) ** 2) / _batch_size(y)
-    return _finite_loss(value, "sum_squares_error", y, t)
+    return _checked(SUM_SQUARES, _float(y), _float(t))
+
+
+def _mse_values(y: Array, t: Array, lead: int) -> Array:
+    # mean over all elements = the mean over samples of each sample's mean
+    return np.mean((y - t) ** 2, axis=_axes(y, lead))
+
+
+MEAN_SQUARED = LossOp("mean_squared_error", _mse_values,
+                    lambda g, v, y, t: g * (2.0 / np.size(y)) * (y - t),
+                    lambda g, v, y, t: g * (2.0 / np.size(y)) * (t - y))
 
 
 def mean_squared_error(y: Array, t: Array) -> Array:
@@ -318,11 +421,7 @@ def mean_squared_error(y: Array, t: Array) -> Array:
     >>> float(mean_squared_error([0.5, 0.5], [1.0, 0.0]))
     0.25
     """
-    y, t = _float(y), _float(t)
-    _check_same_shape(y, t, "mean_squared_error")
-    with onp.errstate(over="ignore", invalid="ignore"):
-        value = np.mean((y - t) ** 2)
-    return _finite_loss(value, "mean_squared_error", y, t)
+    return _checked(MEAN_SQUARED, _float(y), _float(t))
 
 
 def one_hot_targets(y: Array, t: Array, name: str) -> Array:
@@ -338,7 +437,8 @@ def one_hot_targets(y: Array, t: Array, name: str) -> Array:
     y_shape = onp.shape(y)
     t_val = getval(t)
     if onp.shape(t_val) == tuple(y_shape):
-        return _float(t)
+        t = _float(t)
+        return t if getval(t).dtype == getval(y).dtype else t.astype(getval(y).dtype)
     if len(y_shape) == 0 or onp.shape(t_val) != tuple(y_shape[:-1]):
         raise ValueError(
             f"{name}: t of shape {onp.shape(t_val)} is neither one-hot (shape {tuple(y_shape)}) "
@@ -371,6 +471,12 @@ def check_labels(labels: Any, classes: int, name: str) -> onp.ndarray:
     return labels.astype(onp.int64)
 
 
+CROSS_ENTROPY = LossOp("cross_entropy_error",
+                     lambda y, t, lead: -np.sum(t * np.log(y + DELTA), axis=_axes(y, lead)),
+                     lambda g, v, y, t: -g * t / ((y + DELTA) * _batch_size(y)),
+                     lambda g, v, y, t: -g * np.log(y + DELTA) / _batch_size(y))
+
+
 def cross_entropy_error(y: Array, t: Array) -> Array:
     """``-sum(t * log(y + 1e-7))`` for one sample; for a batch, the mean over samples.
 
@@ -380,47 +486,46 @@ def cross_entropy_error(y: Array, t: Array) -> Array:
     0.10536
     """
     y = _float(y)
-    t = one_hot_targets(y, t, "cross_entropy_error")
-    _check_same_shape(y, t, "cross_entropy_error")
+    return _checked(CROSS_ENTROPY, y, one_hot_targets(y, t, "cross_entropy_error"),
+                    _probabilities)
+
+
+def _probabilities(y: Array) -> None:
     low = getval(y) + DELTA <= 0
     if low.any():
         raise ValueError(
             f"cross_entropy_error takes probabilities (y + 1e-7 > 0), got y = "
             f"{_first_bad(onp.asarray(getval(y)), low)}; for logits use softmax_cross_entropy"
         )
-    with onp.errstate(over="ignore", invalid="ignore"):
-        value = -np.sum(t * np.log(y + DELTA)) / _batch_size(y)
-    return _finite_loss(value, "cross_entropy_error", y, t)
 
 
-def _log_softmax(x: Array) -> Array:
-    shifted = x - x.max(axis=-1, keepdims=True)
-    return shifted - onp.log(onp.exp(shifted).sum(axis=-1, keepdims=True))
+def _shifted(x: Array) -> Array:
+    # x - max over the last axis: exp never overflows, and log-sum-exp of it is in [0, log C]
+    return x - np.max(x, axis=-1, keepdims=True)
 
 
-@primitive
-def _softmax_cross_entropy(x: Array, t: Array) -> Array:
-    log_sm = _log_softmax(x)
-    value = -(t * log_sm).sum() / _batch_size(x)
-    if not onp.isfinite(value):  # 0 * -inf for a logit 1e308 below the row's largest
-        value = -onp.where(t != 0, t * log_sm, 0.0).sum() / _batch_size(x)
-    return value
+def _sce_values(x: Array, t: Array, lead: int) -> Array:
+    # -sum(t * log_softmax(x)) = sum(t * (lse(s) - s)) with s = x - max: per sample
+    s = _shifted(x)
+    terms = t * (np.log(np.sum(np.exp(s), axis=-1, keepdims=True)) - s)
+    if not onp.isfinite(getval(terms)).all():  # 0 * inf for a logit 1e308 below the largest
+        terms = np.where(t != 0, terms, _like(x, 0.0))
+    return np.sum(terms, axis=_axes(x, lead))
 
 
-def _sce_vjp_x(ans: Array, x: Array, t: Array) -> Any:
-    # d/dx of -sum(t * log_softmax(x)) = softmax(x) * sum(t, -1) - t  (= y - t for one-hot t)
-    def vjp(g: Array) -> Array:
-        p = onp.exp(_log_softmax(x))
-        return g * (p * t.sum(axis=-1, keepdims=True) - t) / _batch_size(x)
-
-    return vjp
+def _sce_vjp(g: Array, v: Array, x: Array, t: Array) -> Array:
+    # d/dx of sum(t * (lse(x) - x)) = softmax(x) * sum(t, -1) - t  (= p - t for one-hot t)
+    e = np.exp(_shifted(x))
+    p = e / np.sum(e, axis=-1, keepdims=True)
+    return g * (p * np.sum(t, axis=-1, keepdims=True) - t) / _batch_size(x)
 
 
-defvjp(
-    _softmax_cross_entropy,
-    _sce_vjp_x,
-    lambda ans, x, t: lambda g: -g * _log_softmax(x) / _batch_size(x),
-)
+def _sce_vjp_t(g: Array, v: Array, x: Array, t: Array) -> Array:
+    s = _shifted(x)
+    return g * (np.log(np.sum(np.exp(s), axis=-1, keepdims=True)) - s) / _batch_size(x)
+
+
+SOFTMAX_CROSS_ENTROPY = LossOp("softmax_cross_entropy", _sce_values, _sce_vjp, _sce_vjp_t)
 
 
 def softmax_cross_entropy(logits: Array, t: Array) -> Array:
@@ -435,8 +540,4 @@ def softmax_cross_entropy(logits: Array, t: Array) -> Array:
     x = _float(logits)
     if onp.ndim(x) == 0:
         raise ValueError("softmax_cross_entropy needs at least one axis, got a scalar")
-    t = one_hot_targets(x, t, "softmax_cross_entropy")
-    _check_same_shape(x, t, "softmax_cross_entropy")
-    with onp.errstate(over="ignore", invalid="ignore"):  # logits 1e308 apart: x - max = -inf
-        value = _softmax_cross_entropy(x, t)
-    return _finite_loss(value, "softmax_cross_entropy", x, t)
+    return _checked(SOFTMAX_CROSS_ENTROPY, x, one_hot_targets(x, t, "softmax_cross_entropy"))

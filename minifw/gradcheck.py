@@ -65,20 +65,22 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+import autograd.numpy as mnp
 import numpy as onp
 
-from minifw.fast_numerical import Probe, fused_central_differences, fused_probe
-from minifw.functions import real_number
-from minifw.gradients import _autograd_value_and_grad
+from minifw.functions import LossOp, _axes, real_number
 from minifw.layers import Layer
 from minifw.numerical import (
     central_differences,
     default_step,
     evaluate_at,
+    scalar_value,
     step_size,
 )
-from minifw.objective import LayerObjective
 from minifw.report import GradCheckReport, GradCheckRow
+from minifw.stacked import Probe
+from minifw.stacked import central_differences as stacked_differences
+from minifw.tape import trace
 from minifw.training import as_generator
 from minifw.tree import Tree, copy_float, leaves
 
@@ -276,7 +278,7 @@ class _Check:
     def grad_x(self, path: str) -> Callable[[Tree], onp.ndarray]:
         """The leaf at ``path`` of autograd's (whole) gradient of ``f``, as float64."""
         def g(tree: Tree) -> onp.ndarray:
-            grads = dict(leaves(_autograd_value_and_grad(self.fun)(tree)[1]))
+            grads = dict(leaves(trace(self.fun, tree).gradient()))
             return onp.asarray(grads[path], dtype=onp.float64)
         return g
 
@@ -382,8 +384,9 @@ def check_grads(
         as_generator(rng)  # refused in full mode too, where it is not used
     work = copy_float(params)
     fun = lambda p: f(p, *args)  # noqa: E731
-    value, grads = _autograd_value_and_grad(fun)(work)
-    f0 = float(value)
+    tape = trace(f, work, args, record=True)  # the gradient, and the chain of calls
+    f0 = float(scalar_value(tape.value))
+    grads = tape.gradient()
     if not onp.isfinite(f0):
         raise ValueError(f"check_grads: f is {f0} at the given parameters; nothing to check")
     for path, a in leaves(grads):  # e.g. inf * 0 for an infinite input that tanh saturates
@@ -397,11 +400,11 @@ def check_grads(
     rtol = rtol0 if rtol is None else float(rtol)
     atol = atol0 * h0 / h if atol is None else float(atol)
     check = _Check(fun, work, f0, h, rtol, atol, float(onp.finfo(dtype).eps) * abs(f0),
-                   fused_probe(f, work, args, f0))
+                   Probe.of(f, work, args, tape))
     rows, notes = [], []
     if mode == "full":
-        # stacked when f knows its structure (a minifw.Objective), else the loop
-        numerical = fused_central_differences(f, work, args, h)
+        # stacked when f's calls form a chain, else the loop
+        numerical = stacked_differences(f, work, args, h, tape=tape)
         for (path, x), (_, a), (_, c) in zip(leaves(work), leaves(grads), leaves(numerical)):
             rows.append(check.full_row(path, x, onp.asarray(a, dtype=onp.float64), c))
     else:
@@ -455,10 +458,15 @@ def check_layer(
     y = onp.asarray(layer(params, x))
     G = gen.standard_normal(y.shape).astype(y.dtype if y.dtype.kind == "f" else onp.float64)
 
-    # sum(layer(p, tree["x"]) * G) over the tree {"x": x, **p}, as an object that knows its
-    # structure, so that full mode's central differences can be stacked (a built-in layer)
-    f = LayerObjective(layer, G)
+    def f(tree: dict[str, Any]) -> Any:  # sum(layer(p, tree["x"]) * G) over {"x": x, **p}
+        return COTANGENT(layer({k: v for k, v in tree.items() if k != "x"}, tree["x"]), G)
+
     return check_grads(f, {"x": x, **params}, mode=mode, rng=gen, h=h, rtol=rtol, atol=atol)
+
+
+#: ``sum(y * G)``: the scalar :func:`check_layer` differentiates, with ``G`` the cotangent.
+COTANGENT = LossOp("cotangent", lambda y, G, lead: mnp.sum(y * G, axis=_axes(y, lead)),
+                   lambda g, v, y, G: g * G, lambda g, v, y, G: g * y, reduce="sum")
 
 
 def assert_grads_close(f: Callable[..., Any], params: Tree, *args: Any, **kwargs: Any) -> None:

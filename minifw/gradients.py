@@ -1,8 +1,16 @@
-"""Gradients from two independent sources, switchable by one argument.
+"""Gradients from three sources, switched by one argument, each with the structure of ``params``.
 
-``grad(f, method="autograd")`` differentiates ``f(params, *args)`` with respect to ``params``
-by reverse mode (HIPS autograd); ``method="numerical"`` by central differences. Both return
-exactly the structure of ``params``.
+``grad(f, method=...)`` differentiates a scalar ``f(params, *args)`` with respect to
+``params``:
+
+- ``"autograd"`` (default): reverse mode through the ops' hand-written backward passes, the
+  fast path that training runs.
+- ``"trace"``: reverse mode through autograd's trace of the forward passes alone, a
+  reference that no hand-written backward takes part in.
+- ``"numerical"``: central differences of ``f``: the stacked engine when ``f``'s calls form a
+  chain (:mod:`minifw.stacked`), else the per-element loop, with the same steps.
+
+``grad`` knows nothing about ``f`` beyond what ``f`` computes.
 
 >>> import numpy as onp
 >>> f = lambda p, x: (p["w"] * x).sum() ** 2
@@ -17,40 +25,34 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as onp
-from autograd.core import make_vjp as _make_vjp
-from autograd.extend import vspace
-from autograd.wrap_util import unary_to_nary
 
 from minifw.functions import NonFiniteError, all_finite
-from minifw.numerical import central_differences, default_step, scalar_value, step_size
-from minifw.tree import Tree, copy_float, leaves
+from minifw.numerical import default_step, scalar_value, step_size
+from minifw.tape import trace
+from minifw.tree import Tree, leaves
 
-METHODS = ("autograd", "numerical")
-
-
-@unary_to_nary
-def _autograd_value_and_grad(fun: Callable[[Tree], Any], x: Tree) -> tuple[Any, Tree]:
-    vjp, ans = _make_vjp(fun, x)
-    value = scalar_value(ans)
-    return value, vjp(vspace(ans).ones())
+METHODS = ("autograd", "trace", "numerical")
 
 
-def _refuse_non_finite(grads: Tree) -> None:
-    # f can be finite where its gradient is not (inf * 0 behind a saturated tanh, a backward
-    # pass that overflows): refuse that rather than hand NaN to an optimizer
+def refuse_non_finite(grads: Tree, what: str = "the autograd gradient") -> None:
+    """Raise :class:`NonFiniteError` naming the first path whose gradient is not finite.
+
+    ``f`` can be finite where its gradient is not (``inf * 0`` behind a saturated tanh, a
+    backward pass that overflows): that is refused rather than handed to an optimizer.
+    """
     pairs = list(leaves(grads))
     if all_finite(*(g for _, g in pairs)):
         return
     for path, g in pairs:
         if not all_finite(g):
             bad = onp.asarray(g).ravel()[~onp.isfinite(onp.asarray(g).ravel())][:3]
-            raise NonFiniteError(f"the autograd gradient at {path!r} is not finite "
+            raise NonFiniteError(f"{what} at {path or 'params'!r} is not finite "
                                  f"({bad.tolist()}) although f is finite")
 
 
-def _dtype(params: Tree) -> Any:
-    dtypes = [onp.asarray(a).dtype for _, a in leaves(params)]
-    floats = [d for d in dtypes if d.kind == "f"]
+def float_dtype(params: Tree) -> Any:
+    """The float dtype of the parameters (float64 if none is a float)."""
+    floats = [d for d in (onp.asarray(a).dtype for _, a in leaves(params)) if d.kind == "f"]
     return onp.result_type(*floats) if floats else onp.float64
 
 
@@ -66,28 +68,18 @@ def value_and_grad(
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
-    # An f that knows its own structure (a minifw.Objective) offers fused paths; each returns
-    # None when it does not cover a call (or, for the gradient, when it is not finite), and
-    # then the generic path runs, errors included.
-    fused_vg = getattr(f, "_fused_value_and_grad", None)
-    fused_cd = getattr(f, "_fused_central_differences", None)
-
     def value_and_grad_f(params: Tree, *args: Any) -> tuple[Any, Tree]:
-        if method == "autograd":
-            out = fused_vg(params, *args) if fused_vg is not None else None
-            if out is not None:  # the hook's gradients are finite
-                return out
-            if any(isinstance(a, onp.ndarray) and a.dtype.kind in "biu" for _, a in leaves(params)):
-                params = copy_float(params)  # autograd cannot differentiate integers
-            value, grads = _autograd_value_and_grad(f, 0)(params, *args)
-            _refuse_non_finite(grads)
-            return value, grads
         step = None if h is None else step_size(h)
-        value = scalar_value(f(params, *args))  # first f's own errors: a model names its params
-        step = default_step(_dtype(params)) if step is None else step
-        grads = fused_cd(params, *args, h=step) if fused_cd is not None else None
-        if grads is None:
-            grads = central_differences(lambda p: f(p, *args), params, step, relative=True)
+        if method == "numerical":
+            from minifw.stacked import central_differences
+
+            value = scalar_value(f(params, *args))  # f's own errors first (a model names them)
+            s = default_step(float_dtype(params)) if step is None else step
+            return value, central_differences(f, params, args, s)
+        tape = trace(f, params, args, reference=method == "trace")
+        value = scalar_value(tape.value)
+        grads = tape.gradient()
+        refuse_non_finite(grads, f"the {method} gradient")
         return value, grads
 
     return value_and_grad_f
@@ -99,8 +91,9 @@ def grad(
     """The gradient of a scalar function ``f(params, *args)`` with respect to ``params``.
 
     Arguments:
-        f: a scalar function written with ``minifw.np`` (autograd.numpy).
-        method: ``"autograd"`` (reverse mode) or ``"numerical"`` (central differences).
+        f: a scalar function written with ``minifw.np`` (autograd.numpy) and minifw's layers.
+        method: ``"autograd"`` (the backward passes), ``"trace"`` (autograd's trace of the
+            forward passes alone) or ``"numerical"`` (central differences).
         h: the numerical step; ``None`` chooses ``eps**(1/3)`` of the parameters' dtype,
             scaled by ``max(1, |x_i|)`` per element.
 

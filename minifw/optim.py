@@ -32,7 +32,7 @@ def _real(value: Any) -> bool:
 
 def _new_values(ps: list[onp.ndarray], deltas: list[Any]) -> list[onp.ndarray]:
     """``p + delta`` for each pair, into ``delta`` itself when it is an array of the same shape
-    and dtype (the rules' and the fused step's arrays are fresh: no copy)."""
+    and dtype (the rules' arrays are fresh: no copy)."""
     return [onp.add(p, d, out=d) if type(d) is onp.ndarray and d.shape == p.shape
             and d.dtype == p.dtype else p + d  # a 0-d parameter's step is a scalar
             for p, d in zip(ps, deltas)]
@@ -130,33 +130,12 @@ class Optimizer:
         raised; a value that is not finite raises :class:`~minifw.functions.NonFiniteError`
         before anything changes. Returns the value.
 
-        Plain :class:`SGD` on a :class:`minifw.Objective` (``method="autograd"``) takes a
-        shorter road to the same step: its change ``-lr * grad`` is the fused backward pass
-        seeded with ``-lr`` (the VJP with that cotangent), so no pass over the gradients
-        scales them; the new values are then checked and written as :meth:`update` does. It
-        equals the two-call step to within rounding (the product by ``lr`` moves from after
-        the backward pass to before it: the same bits when ``lr`` is a power of two), and it
-        raises what they raise, with one difference: a gradient that overflows float64 where
-        ``lr`` times it does not is a step it takes, where ``value_and_grad`` refuses the
-        gradient.
-
         >>> import numpy as onp, minifw as mf
         >>> f = lambda p, x: ((p["w"] - x) ** 2).sum()
         >>> p = {"w": onp.array([1.0, 2.0])}
         >>> float(SGD(lr=0.25).step(f, p, onp.zeros(2))), p["w"]
         (5.0, array([0.5, 1. ]))
         """
-        scale = self._gradient_scale() if method == "autograd" else None
-        fused = getattr(f, "_fused_steps", None) if scale is not None else None
-        out = fused(params, *args, scale=scale) if fused is not None else None
-        if out is not None:  # (value, [(param, scale * its gradient)]), gradients unchecked
-            value, pairs = out
-            ps = [p for p, _ in pairs]
-            with onp.errstate(over="ignore", invalid="ignore"):
-                values = _new_values(ps, [d for _, d in pairs])
-            if all(p.flags.writeable for p in ps) and self._commit(ps, values, {}):
-                return value
-            # not written: the two calls below raise the error, as they would have anyway
         return gradient_then_update(self, f, params, *args, method=method)
 
     def _commit(self, ps: list[onp.ndarray], values: list[onp.ndarray],
@@ -171,10 +150,6 @@ class Optimizer:
         for p, new in zip(ps, values):
             onp.copyto(p, new)
         return True
-
-    def _gradient_scale(self) -> float | None:
-        """``c`` if the rule's change is ``c * g`` and it keeps no state, else ``None``."""
-        return None
 
     def _refuse(self, path: str, p: onp.ndarray, g: onp.ndarray, new: onp.ndarray,
                 state: dict[str, Any]) -> None:
@@ -216,10 +191,6 @@ class SGD(Optimizer):
 
     def _rule(self, state: dict[str, Any], g: onp.ndarray) -> onp.ndarray:
         return -self.lr * g
-
-    def _gradient_scale(self) -> float | None:
-        # exactly SGD: a subclass may have a rule or an update of its own
-        return -self.lr if type(self) is SGD else None
 
 
 class Momentum(Optimizer):

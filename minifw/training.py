@@ -31,7 +31,6 @@ from minifw.functions import NonFiniteError, check_finite, check_labels
 from minifw.gradients import METHODS
 from minifw.layers import Layer
 from minifw.losses import CrossEntropyError, Loss, SoftmaxCrossEntropy
-from minifw.objective import Objective
 from minifw.optim import Optimizer, gradient_then_update
 from minifw.tree import Tree, leaves
 
@@ -286,7 +285,9 @@ def fit(
         val = _as_float_data(*_check_data(*validation, "fit validation"))
         _preflight(model, loss, params, *val, "fit validation", with_loss=True)
     classify = _is_classification(t)
-    f = Objective(model, loss)  # loss(model(p, x), t), with fused paths for built-in layers
+    def f(p: Tree, x: Any, t: Any) -> Any:  # the one scalar function behind everything
+        return loss(model(p, x), t)
+
     # a minifw optimizer steps itself; any other object with update(params, grads) is stepped
     step = optimizer.step if isinstance(optimizer, Optimizer) else partial(gradient_then_update,
                                                                             optimizer)

@@ -64,7 +64,7 @@ def test_interleaved_times_every_contender(bench):
 def network(rng, inputs=12, hidden=5, outputs=4, batch=6):
     model = mf.Sequential(mf.Linear(inputs, hidden), mf.ReLU(), mf.Linear(hidden, outputs))
     params = model.init(rng)
-    return (params, mf.Objective(model, mf.SoftmaxCrossEntropy()),
+    return (params, lambda p, x, t: mf.SoftmaxCrossEntropy()(model(p, x), t),
             rng.random((batch, inputs)), rng.integers(0, outputs, batch))
 
 
@@ -74,8 +74,10 @@ def test_the_hand_written_network_computes_minifws_gradient(bench, activation):
     rng = onp.random.default_rng(0)
     params, f, x, t = network(rng)
     if activation == "sigmoid":
-        f = mf.Objective(mf.Sequential(mf.Linear(12, 5), mf.Sigmoid(), mf.Linear(5, 4)),
-                         mf.SoftmaxCrossEntropy())
+        sigmoid_net = mf.Sequential(mf.Linear(12, 5), mf.Sigmoid(), mf.Linear(5, 4))
+
+        def f(p, x, t):
+            return mf.SoftmaxCrossEntropy()(sigmoid_net(p, x), t)
     hand = baselines.HandNet(params, activation)
     value, grads = mf.value_and_grad(f)(params, x, t)
     loss, hand_grads = hand.gradient(x, t)

@@ -43,10 +43,9 @@ def _plain(model):
 
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
 @pytest.mark.parametrize("method", ["autograd", "numerical"])
-@pytest.mark.parametrize("fused", [True, False], ids=["objective", "plain function"])
-def test_gradient_and_update_steps(optimizer, method, fused, no_collector):
+def test_gradient_and_update_steps(optimizer, method, no_collector):
     model, params, x, t = _net()
-    f = mf.Objective(model, mf.SoftmaxCrossEntropy()) if fused else _plain(model)
+    f = _plain(model)
     vg, opt = mf.value_and_grad(f, method=method), OPTIMIZERS[optimizer]()
     for _ in range(3):
         _, grads = vg(params, x, t)
@@ -63,8 +62,7 @@ def test_fit(no_collector):
 @pytest.mark.parametrize("mode", ["full", "projection"])
 def test_check_grads(mode, no_collector):
     model, params, x, t = _net()
-    assert mf.check_grads(mf.Objective(model, mf.SoftmaxCrossEntropy()), params, x, t,
-                          mode=mode).ok
+    assert mf.check_grads(_plain(model), params, x, t, mode=mode).ok
 
 
 def test_refused_update(no_collector):

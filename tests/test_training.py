@@ -188,7 +188,9 @@ def test_any_object_with_update_is_an_optimizer_for_fit():
     mf.fit(model, mf.SumSquaresError(), OnlyUpdate(), params, x, t, epochs=2, batch_size=4,
            rng=1, progress=False)
     want, opt = _copy(start), mf.optim.SGD(lr=0.1)
-    f = mf.Objective(model, mf.SumSquaresError())
+    def f(p, x, t):
+        return mf.SumSquaresError()(model(p, x), t)
+
     rng = onp.random.default_rng(1)
     for _ in range(2):
         for idx in minibatches(len(x), 4, rng):

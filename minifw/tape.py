@@ -1,0 +1,177 @@
+"""Tracing ``f(params, *args)``: its value, its gradient, and the chain of calls it made.
+
+Each array of the parameter tree is boxed on its own, and ``f`` receives a plain dict of
+boxes: no container is traced, so autograd's per-leaf bookkeeping of dicts never runs, and
+the reverse pass collects one gradient per leaf. With ``record=True`` every recorded call
+keeps its function and arguments, which is what the stacked numerical engine reads: the
+calls ``f`` made, in order, and which parameter each took.
+
+>>> import numpy as onp
+>>> tape = trace(lambda p, x: (p["w"] * x).sum(), {"w": onp.array([1.0, 2.0])}, (3.0,))
+>>> float(tape.value), tape.gradient()["w"]
+(9.0, array([3., 3.]))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as onp
+from autograd.core import VJPNode, add_outgrads
+from autograd.tracer import isbox, new_box, toposort, trace_stack
+
+from minifw.ops import Op, forward_only
+from minifw.tree import Tree, leaves
+
+
+class _Recorded(VJPNode):
+    """A node that also keeps the call: its function, argument values, options and output."""
+
+    __slots__ = ["fun", "args", "options", "argnums", "out"]
+
+    def __init__(self, value: Any, fun: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                 parent_argnums: tuple[int, ...], parents: tuple[Any, ...]):
+        super().__init__(value, fun, args, kwargs, parent_argnums, parents)
+        self.fun, self.args, self.options = fun, args, kwargs
+        self.argnums, self.out = parent_argnums, value
+
+    def initialize_root(self) -> None:
+        super().initialize_root()
+        self.fun = None
+
+
+@dataclass
+class Call:
+    """One recorded call of a chain: ``fun(*args, **options) == out``.
+
+    ``params`` maps an argument position to the index of the parameter leaf passed there;
+    the chain's running value enters at position 0 (``None`` for the first call, whose
+    position 0 may hold data or, if ``0 in params``, a parameter).
+    """
+
+    fun: Callable[..., Any]
+    op: Op | None
+    args: list[Any]
+    options: dict[str, Any]
+    out: Any
+    params: dict[int, int] = field(default_factory=dict)
+
+    def __call__(self, x: Any, at: int = 0) -> Any:
+        """This call with argument ``at`` replaced by ``x`` (plain arrays, no tracing)."""
+        args = list(self.args)
+        args[at] = x
+        return self.fun(*args, **self.options)
+
+
+def _as_leaf(a: Any) -> Any:
+    # autograd differentiates floats; integers and booleans become float64 first
+    if isinstance(a, onp.ndarray) and a.dtype.kind == "f" or type(a) is float:
+        return a
+    try:
+        a = onp.asarray(a)
+    except ValueError:  # a ragged list: no array
+        return None
+    return a if a.dtype.kind == "f" else a.astype(onp.float64) if a.dtype.kind in "biu" else None
+
+
+def _rebuild(tree: Tree, items: Any) -> Tree:
+    if isinstance(tree, dict):
+        return {k: _rebuild(v, items) for k, v in tree.items()}
+    return next(items)
+
+
+class Tape:
+    """A traced evaluation of ``f`` at ``params``: ``value``, and ``gradient()`` from it."""
+
+    def __init__(self, params: Tree, paths: list[str], arrays: list[Any], roots: list[Any],
+                 end: Any, value: Any, bypassed: int):
+        self.params, self.paths, self.arrays, self.roots = params, paths, arrays, roots
+        self.end, self.value, self.bypassed = end, value, bypassed
+
+    def gradient(self, g: Any = 1.0) -> Tree:
+        """The gradient of the traced value times ``g``, with the structure of ``params``."""
+        grads: dict[Any, Any] = {}
+        if self.end is not None:
+            outgrads = {self.end: (g, False)}
+            roots = set(self.roots)
+            for node in toposort(self.end):
+                outgrad = outgrads.pop(node)[0]
+                if node in roots:
+                    grads[node] = outgrad
+                    continue
+                for parent, ingrad in zip(node.parents, node.vjp(outgrad)):
+                    outgrads[parent] = add_outgrads(outgrads.get(parent), ingrad)
+        out = (grads[r] if r in grads else onp.zeros_like(a) for r, a in zip(self.roots,
+                                                                            self.arrays))
+        return _rebuild(self.params, out)
+
+    def chain(self) -> list[Call] | None:
+        """The calls ``f`` made, first to last, if they form a chain; else ``None``.
+
+        A chain: each call takes the previous call's output at position 0 and nothing else
+        traced but parameters, each parameter goes to exactly one call, and the last call's
+        output is ``f``'s value. Only a tape made with ``record=True`` has one.
+        """
+        if self.end is None or not isinstance(self.end, _Recorded):
+            return None
+        index = {r: i for i, r in enumerate(self.roots)}
+        calls: list[Call] = []
+        node: Any = self.end
+        used = 0
+        while node is not None and node not in index:
+            fun = node.fun
+            call = Call(fun.fun, getattr(fun, "op", None), list(node.args), node.options, node.out)
+            nxt = None
+            for argnum, parent in zip(node.argnums, node.parents):
+                if parent in index:
+                    call.params[argnum] = index[parent]
+                elif argnum == 0 and nxt is None:
+                    nxt = parent
+                else:
+                    return None
+            used += len(call.params)
+            calls.append(call)
+            node = nxt
+        nodes = sum(1 for n in toposort(self.end) if n not in index)
+        if nodes != len(calls) or used != len({i for c in calls for i in c.params.values()}):
+            return None  # a side branch, or a parameter used twice
+        return calls[::-1]
+
+
+def trace(f: Callable[..., Any], params: Tree, args: tuple[Any, ...] = (), *,
+          record: bool = False, reference: bool = False) -> Tape:
+    """Evaluate ``f(params, *args)`` under autograd, each parameter array boxed on its own.
+
+    Arguments:
+        f: a scalar function of a parameter tree (a nested dict of arrays, or one array).
+        params: the point; integer arrays are differentiated as float64 copies.
+        args: the other arguments, passed as they are.
+        record: keep every call's function and arguments (for :meth:`Tape.chain`).
+        reference: run forward passes only (:func:`minifw.ops.forward_only`), so that
+            autograd traces them instead of running the ops' backward passes.
+
+    Returns:
+        A :class:`Tape`; ``tape.bypassed`` counts the backward passes ``reference`` skipped.
+    """
+    items = list(leaves(params))
+    paths = [p for p, _ in items]
+    arrays = [_as_leaf(a) for _, a in items]
+    if any(a is None for a in arrays):
+        f(params, *args)  # a model names what it expected; if f takes such params, we cannot
+        bad = next(p for (p, _), a in zip(items, arrays) if a is None)
+        raise TypeError(f"the parameter {bad or 'params'!r} is not a real numeric array")
+    node_type = _Recorded if record else VJPNode
+    bypassed = [0]
+    with trace_stack.new_trace() as t:
+        roots = [node_type.new_root() for _ in arrays]
+        boxed = _rebuild(params, iter([new_box(a, t, r) for a, r in zip(arrays, roots)]))
+        if reference:
+            with forward_only() as bypassed:
+                out = f(boxed, *args)
+        else:
+            out = f(boxed, *args)
+    traced = isbox(out) and out._trace == t  # else a constant here (maybe an outer box)
+    return Tape(params, paths, arrays, roots, out._node if traced else None,
+                out._value if traced else out, bypassed[0])
