@@ -18,19 +18,20 @@ Params = dict[str, Any]  # minifw's {"0": {"W", "b"}, "2": {"W", "b"}} of a two-
 
 
 class HandNet:
-    """A two-layer network, ``Linear -> ReLU or sigmoid -> Linear -> softmax cross-entropy``,
-    with hand-written forward and backward passes on its own copies of the parameters.
+    """``Linear -> act -> ... -> Linear -> softmax cross-entropy`` with hand-written forward
+    and backward passes ("Deep Learning from Scratch", ch. 5), on its own copies of the
+    parameters, in their dtype.
 
     Arguments:
-        params: minifw parameters of ``Sequential(Linear, act, Linear)`` (copied).
+        params: minifw parameters of ``Sequential(Linear, act, Linear, ..., Linear)``, keyed
+            "0", "2", ... (copied).
         activation: ``"relu"`` or ``"sigmoid"``.
     """
 
     def __init__(self, params: Params, activation: str = "relu"):
-        self.W1 = params["0"]["W"].copy()
-        self.b1 = params["0"]["b"].copy()
-        self.W2 = params["2"]["W"].copy()
-        self.b2 = params["2"]["b"].copy()
+        keys = sorted(params, key=int)
+        self.Ws = [params[k]["W"].copy() for k in keys]
+        self.bs = [params[k]["b"].copy() for k in keys]
         self.activation = activation
 
     def _hidden(self, z: onp.ndarray) -> onp.ndarray:
@@ -38,42 +39,50 @@ class HandNet:
             return onp.maximum(z, 0.0)
         return 1.0 / (1.0 + onp.exp(-z))
 
+    def _forward(self, x: onp.ndarray) -> tuple[list[onp.ndarray], list[onp.ndarray]]:
+        inputs, zs = [x], []
+        for W, b in zip(self.Ws, self.bs):
+            zs.append(inputs[-1] @ W + b)
+            inputs.append(self._hidden(zs[-1]))
+        return inputs[:-1], zs
+
     def loss(self, x: onp.ndarray, t: onp.ndarray) -> float:
         """The mean softmax cross-entropy for integer labels ``t``."""
-        z2 = self._hidden(x @ self.W1 + self.b1) @ self.W2 + self.b2
-        z2 = z2 - z2.max(axis=1, keepdims=True)
-        log_p = z2 - onp.log(onp.exp(z2).sum(axis=1, keepdims=True))
+        z = self._forward(x)[1][-1]
+        z = z - z.max(axis=1, keepdims=True)
+        log_p = z - onp.log(onp.exp(z).sum(axis=1, keepdims=True))
         return float(-log_p[onp.arange(len(t)), t].mean())
 
     def gradient(self, x: onp.ndarray, t: onp.ndarray) -> tuple[float, list[onp.ndarray]]:
-        """``(loss, [dW1, db1, dW2, db2])`` by backpropagation."""
+        """``(loss, [dW1, db1, dW2, db2, ...])`` by backpropagation."""
         batch = len(t)
         rows = onp.arange(batch)
-        z1 = x @ self.W1 + self.b1
-        h1 = self._hidden(z1)
-        z2 = h1 @ self.W2 + self.b2
-        e = onp.exp(z2 - z2.max(axis=1, keepdims=True))
+        inputs, zs = self._forward(x)
+        e = onp.exp(zs[-1] - zs[-1].max(axis=1, keepdims=True))
         p = e / e.sum(axis=1, keepdims=True)
         loss = -onp.log(p[rows, t]).mean()
-        dz2 = p.copy()
-        dz2[rows, t] -= 1.0
-        dz2 /= batch
-        dW2, db2 = h1.T @ dz2, dz2.sum(axis=0)
-        dh1 = dz2 @ self.W2.T
-        dz1 = dh1 * (z1 > 0) if self.activation == "relu" else dh1 * h1 * (1.0 - h1)
-        dW1, db1 = x.T @ dz1, dz1.sum(axis=0)
-        return float(loss), [dW1, db1, dW2, db2]
+        dz = p
+        dz[rows, t] -= 1.0
+        dz /= batch
+        grads: list[onp.ndarray] = []
+        for k in range(len(self.Ws) - 1, -1, -1):
+            grads[:0] = [inputs[k].T @ dz, dz.sum(axis=0)]
+            if k:
+                dh = dz @ self.Ws[k].T
+                h = inputs[k]
+                dz = dh * (zs[k - 1] > 0) if self.activation == "relu" else dh * h * (1.0 - h)
+        return float(loss), grads
 
     def step(self, x: onp.ndarray, t: onp.ndarray, lr: float) -> float:
         """One training step: the gradient, then ``W -= lr * dW`` for every array."""
         loss, grads = self.gradient(x, t)
-        for p, g in zip((self.W1, self.b1, self.W2, self.b2), grads):
+        for p, g in zip(self.arrays(), grads):
             p -= lr * g
         return loss
 
     def arrays(self) -> list[onp.ndarray]:
-        """The parameter arrays, in the order of minifw's leaves (0.W, 0.b, 2.W, 2.b)."""
-        return [self.W1, self.b1, self.W2, self.b2]
+        """The parameter arrays, in the order of minifw's leaves (0.W, 0.b, 2.W, 2.b, ...)."""
+        return [a for pair in zip(self.Ws, self.bs) for a in pair]
 
 
 def loop_numerical_gradient(loss: Callable[[], float], arrays: list[onp.ndarray], h: float,

@@ -27,7 +27,7 @@ from typing import Any
 
 import autograd.numpy as np
 import numpy as onp
-from autograd.tracer import getval
+from autograd.tracer import getval, isbox
 
 from minifw.ops import Elementwise, Op
 
@@ -269,7 +269,7 @@ def _shift_non_finite(x: Array, m: Array) -> Array:
 
 
 _SOFTMAX = Op("softmax", _softmax,
-              lambda g, y, x: y * (g - np.sum(g * y, axis=-1, keepdims=True)), per_sample=True)
+              lambda g, y, x: y * (g - (g * y).sum(axis=-1, keepdims=True)), per_sample=True)
 
 
 def softmax(x: Array) -> Array:
@@ -306,7 +306,7 @@ AFFINE = Op(
     "affine", _affine,
     lambda g, y, x, W, b: g @ W.T,
     lambda g, y, x, W, b: _rows(x).T @ _rows(g),
-    lambda g, y, x, W, b: np.sum(_rows(g), axis=0),
+    lambda g, y, x, W, b: _rows(g).sum(axis=0),
     per_sample=True,
 )
 
@@ -340,8 +340,7 @@ class LossOp(Op):
         self.values, self.reduce = values, reduce
 
         def forward(y: Array, t: Array) -> Array:
-            lead = 1 if np.ndim(y) > 1 else 0
-            v = np.sum(values(y, t, lead))
+            v = values(y, t, 1 if onp.ndim(y) > 1 else 0).sum()
             return v / _batch_size(y) if reduce == "mean" else v
 
         super().__init__(name, forward, vjp, vjp_t)
@@ -352,7 +351,7 @@ class LossOp(Op):
 
 
 def _axes(a: Array, lead: int) -> tuple[int, ...]:
-    return tuple(range(lead, np.ndim(a)))
+    return tuple(range(lead, onp.ndim(a)))
 
 
 def _check_same_shape(y: Array, t: Array, name: str) -> None:
@@ -380,9 +379,10 @@ def _batch_size(y: Array) -> int:
 
 
 def _checked(loss: LossOp, y: Array, t: Array,
-             domain: Callable[[Array], None] | None = None) -> Array:
-    """``loss(y, t)`` after the checks every loss makes (and ``domain(y)``, if given)."""
-    _check_same_shape(y, t, loss.name)
+             domain: Callable[[Array], None] | None = None, labels: bool = False) -> Array:
+    """``loss(y, t)`` after the checks every loss makes (and ``domain(y)``, if given);
+    ``labels``: ``t`` holds checked labels, one per sample."""
+    _check_same_shape(y, getval(y) if labels else t, loss.name)
     if domain is not None:
         domain(y)
     with onp.errstate(over="ignore", invalid="ignore"):
@@ -457,6 +457,11 @@ def check_labels(labels: Any, classes: int, name: str) -> onp.ndarray:
     array([2, 0])
     """
     labels = onp.asarray(labels)
+    if labels.dtype.kind in "iu" and labels.size:
+        # one reduction: seen as unsigned, a negative label is larger than any class
+        unsigned = labels.view(f"u{labels.itemsize}") if labels.dtype.kind == "i" else labels
+        if int(onp.maximum.reduce(unsigned, axis=None)) < classes:
+            return labels if labels.dtype == onp.int64 else labels.astype(onp.int64)
     whole = labels.dtype.kind in "iu" or (
         labels.dtype.kind == "f" and bool(onp.all(onp.isfinite(labels)))
         and bool(onp.all(labels == onp.round(labels)))
@@ -501,28 +506,50 @@ def _probabilities(y: Array) -> None:
 
 def _shifted(x: Array) -> Array:
     # x - max over the last axis: exp never overflows, and log-sum-exp of it is in [0, log C]
-    return x - np.max(x, axis=-1, keepdims=True)
+    return x - x.max(axis=-1, keepdims=True)
+
+
+def _labelled(x: Array, t: Array) -> bool:
+    return onp.ndim(t) == onp.ndim(x) - 1  # integer labels, for a 1-D or 2-D x
+
+
+def _picked(s: Array, t: Array) -> Array:
+    """``s`` at each sample's label."""
+    return s[t] if onp.ndim(s) == 1 else s[onp.arange(len(t)), t]
 
 
 def _sce_values(x: Array, t: Array, lead: int) -> Array:
     # -sum(t * log_softmax(x)) = sum(t * (lse(s) - s)) with s = x - max: per sample
     s = _shifted(x)
-    terms = t * (np.log(np.sum(np.exp(s), axis=-1, keepdims=True)) - s)
-    if not onp.isfinite(getval(terms)).all():  # 0 * inf for a logit 1e308 below the largest
-        terms = np.where(t != 0, terms, _like(x, 0.0))
-    return np.sum(terms, axis=_axes(x, lead))
+    lse = np.log(np.exp(s).sum(axis=-1))
+    if _labelled(x, t):
+        return lse - _picked(s, t)
+    terms = t * (lse[..., None] - s)
+    values = terms.sum(axis=_axes(terms, lead))
+    if not onp.isfinite(getval(values)).all():  # 0 * inf for a logit 1e308 below the largest
+        values = np.where(t != 0, terms, _like(x, 0.0)).sum(axis=_axes(terms, lead))
+    return values
 
 
 def _sce_vjp(g: Array, v: Array, x: Array, t: Array) -> Array:
     # d/dx of sum(t * (lse(x) - x)) = softmax(x) * sum(t, -1) - t  (= p - t for one-hot t)
     e = np.exp(_shifted(x))
-    p = e / np.sum(e, axis=-1, keepdims=True)
-    return g * (p * np.sum(t, axis=-1, keepdims=True) - t) / _batch_size(x)
+    p = e / e.sum(axis=-1, keepdims=True)
+    if not _labelled(x, t):
+        return g * (p * t.sum(axis=-1, keepdims=True) - t) / _batch_size(x)
+    if isbox(p) or isbox(g):  # traced (a second derivative): without assignment
+        return g * (p - onp.eye(onp.shape(x)[-1], dtype=getval(p).dtype)[t]) / _batch_size(x)
+    if onp.ndim(p) == 1:
+        p[t] -= 1.0
+    else:
+        p[onp.arange(len(t)), t] -= 1.0  # p is ours: one pass instead of a one-hot array
+    p *= g / _batch_size(x)
+    return p
 
 
 def _sce_vjp_t(g: Array, v: Array, x: Array, t: Array) -> Array:
     s = _shifted(x)
-    return g * (np.log(np.sum(np.exp(s), axis=-1, keepdims=True)) - s) / _batch_size(x)
+    return g * (np.log(np.exp(s).sum(axis=-1, keepdims=True)) - s) / _batch_size(x)
 
 
 SOFTMAX_CROSS_ENTROPY = LossOp("softmax_cross_entropy", _sce_values, _sce_vjp, _sce_vjp_t)
@@ -538,6 +565,10 @@ def softmax_cross_entropy(logits: Array, t: Array) -> Array:
     0.693147
     """
     x = _float(logits)
+    name = "softmax_cross_entropy"
     if onp.ndim(x) == 0:
-        raise ValueError("softmax_cross_entropy needs at least one axis, got a scalar")
-    return _checked(SOFTMAX_CROSS_ENTROPY, x, one_hot_targets(x, t, "softmax_cross_entropy"))
+        raise ValueError(f"{name} needs at least one axis, got a scalar")
+    if onp.ndim(x) <= 2 and onp.shape(getval(t)) == onp.shape(x)[:-1] and onp.size(x):
+        t = check_labels(getval(t), onp.shape(x)[-1], name)  # labels as they are
+        return _checked(SOFTMAX_CROSS_ENTROPY, x, t, labels=True)
+    return _checked(SOFTMAX_CROSS_ENTROPY, x, one_hot_targets(x, t, name))

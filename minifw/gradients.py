@@ -67,22 +67,26 @@ def value_and_grad(
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return lambda params, *args: gradient(f, method, h, params, args)
 
-    def value_and_grad_f(params: Tree, *args: Any) -> tuple[Any, Tree]:
-        step = None if h is None else step_size(h)
-        if method == "numerical":
-            from minifw.stacked import central_differences
 
-            value = scalar_value(f(params, *args))  # f's own errors first (a model names them)
-            s = default_step(float_dtype(params)) if step is None else step
-            return value, central_differences(f, params, args, s)
-        tape = trace(f, params, args, reference=method == "trace")
-        value = scalar_value(tape.value)
-        grads = tape.gradient()
+def gradient(f: Callable[..., Any], method: str, h: float | None, params: Tree,
+             args: tuple[Any, ...], refuse: bool = True) -> tuple[Any, Tree]:
+    """``(f(params, *args), grads)`` by ``method``; ``refuse=False`` leaves a non-finite
+    gradient to the caller (an optimizer's update checks the values it makes of it)."""
+    step = None if h is None else step_size(h)
+    if method == "numerical":
+        from minifw.stacked import central_differences
+
+        value = scalar_value(f(params, *args))  # f's own errors first (a model names them)
+        s = default_step(float_dtype(params)) if step is None else step
+        return value, central_differences(f, params, args, s)
+    tape = trace(f, params, args, reference=method == "trace")
+    value = scalar_value(tape.value)
+    grads = tape.gradient()
+    if refuse:
         refuse_non_finite(grads, f"the {method} gradient")
-        return value, grads
-
-    return value_and_grad_f
+    return value, grads
 
 
 def grad(

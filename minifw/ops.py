@@ -31,39 +31,75 @@ import contextvars
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as onp
 from autograd.extend import defvjp_argnums, primitive
 
-#: Set while autograd traces forward passes alone; counts the backward passes it bypassed.
-_FORWARD_ONLY: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
-    "minifw_forward_only", default=None)
+
+class _Mode:
+    """What op calls do besides computing, while a ``with`` block of this module runs."""
+
+    forward_only = False  # run forward passes alone, for autograd to trace (count them)
+    open_layers = False  # run layers' calls as the ops they make (for the numerical engine)
+    recording = False  # record the calls made on plain arrays (a chain's reverse pass)
+
+    def __init__(self) -> None:
+        self.bypassed = 0
+        self.calls: list[tuple[Op, tuple[Any, ...], dict[str, Any], Any]] = []
+        self.depth = 0
+
+
+_MODE: contextvars.ContextVar[_Mode | None] = contextvars.ContextVar("minifw_mode", default=None)
+
+
+def mode() -> _Mode | None:
+    """The mode of the innermost active block, or ``None``."""
+    return _MODE.get()
 
 
 @contextlib.contextmanager
-def forward_only() -> Iterator[list[int]]:
+def _entered(**flags: bool) -> Iterator[_Mode]:
+    m = _Mode()
+    for k, v in flags.items():
+        setattr(m, k, v)
+    token = _MODE.set(m)
+    try:
+        yield m
+    finally:
+        _MODE.reset(token)
+
+
+def forward_only() -> contextlib.AbstractContextManager[_Mode]:
     """Within this block, ops and layers run their forward passes only, traced by autograd.
 
-    Yields a one-element list counting the hand-written backward passes that were bypassed
-    (0 means the trace is the same computation as ``method="autograd"``).
+    The mode it yields counts, in ``bypassed``, the hand-written backward passes that were
+    left out (0 means the trace is the same computation as ``method="autograd"``).
 
-    >>> with forward_only() as bypassed:
+    >>> with forward_only() as m:
     ...     _ = Op("id", lambda x: x, lambda g, y, x: g)(1.0)
-    >>> bypassed
-    [1]
+    >>> m.bypassed
+    1
     """
-    count = [0]
-    token = _FORWARD_ONLY.set(count)
-    try:
-        yield count
-    finally:
-        _FORWARD_ONLY.reset(token)
+    return _entered(forward_only=True)
+
+
+def open_layers() -> contextlib.AbstractContextManager[_Mode]:
+    """Within this block a ``Sequential`` runs its layers one call at a time (no fused reverse
+    pass), so that a recorded trace shows every op."""
+    return _entered(open_layers=True)
+
+
+def recording() -> contextlib.AbstractContextManager[_Mode]:
+    """Within this block, ops called on plain arrays append ``(op, args, options, y)`` to the
+    mode's ``calls`` (not the ops they call in turn): the tape of a chain's reverse pass."""
+    return _entered(recording=True)
 
 
 def bypass_backward() -> bool:
     """Whether forward passes run alone now (counting this call as one bypass)."""
-    count = _FORWARD_ONLY.get()
-    if count is None:
+    m = _MODE.get()
+    if m is None or not m.forward_only:
         return False
-    count[0] += 1
+    m.bypassed += 1
     return True
 
 
@@ -97,37 +133,50 @@ class Op:
         self.primitive.op = self  # type: ignore[attr-defined]  # how the tape finds the op
         defvjp_argnums(self.primitive, self._vjp)
 
-    def _vjp(self, argnums: tuple[int, ...], y: Any, args: tuple[Any, ...],
-             options: dict[str, Any]) -> Callable[[Any], Any]:
+    def grads(self, g: Any, y: Any, args: tuple[Any, ...], options: dict[str, Any],
+              argnums: tuple[int, ...]) -> list[Any]:
+        """The gradients of the arguments ``argnums`` for the cotangent ``g`` of ``y``."""
         if self.backward is not None:
             needs = tuple(i in argnums for i in range(len(args)))
-            backward = self.backward
-            return lambda g: _pick(backward(g, y, *args, needs=needs, **options), argnums, self)
-        vjps = [self.vjps[i] if i < len(self.vjps) else None for i in argnums]
-        if any(v is None for v in vjps):
-            bad = [i for i, v in zip(argnums, vjps) if v is None]
+            out = self.backward(g, y, *args, needs=needs, **options)
+            if not isinstance(out, (tuple, list)):
+                raise TypeError(f"the backward pass of {self.name} must return a tuple of "
+                                f"gradients, got {type(out).__name__}")
+            return [out[i] for i in argnums]
+        vjps = self.vjps
+        if any(i >= len(vjps) or vjps[i] is None for i in argnums):
+            bad = [i for i in argnums if i >= len(vjps) or vjps[i] is None]
             raise TypeError(f"{self.name} is not differentiable with respect to its argument "
                             f"{bad[0]} (counting from 0)")
-        return lambda g: [vjp(g, y, *args, **options) for vjp in vjps]  # type: ignore[misc]
+        return [vjps[i](g, y, *args, **options) for i in argnums]  # type: ignore[misc]
+
+    def _vjp(self, argnums: tuple[int, ...], y: Any, args: tuple[Any, ...],
+             options: dict[str, Any]) -> Callable[[Any], Any]:
+        return lambda g: self.grads(g, y, args, options, argnums)
 
     def samplewise(self, options: dict[str, Any]) -> bool:
         """Whether this call (with these options) is ``per_sample``."""
         return self.per_sample
 
     def __call__(self, *args: Any, **options: Any) -> Any:
-        if bypass_backward():
+        m = _MODE.get()
+        if m is None or m.open_layers:
+            return self.primitive(*args, **options)
+        if m.forward_only:
+            m.bypassed += 1
             return self.forward(*args, **options)
-        return self.primitive(*args, **options)
+        if m.depth:  # inside a recorded op: part of its computation, not of the chain
+            return self.forward(*args, **options)
+        m.depth = 1
+        try:
+            y = self.forward(*args, **options)
+        finally:
+            m.depth = 0
+        m.calls.append((self, args, options, y))
+        return y
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
-
-
-def _pick(grads: Any, argnums: tuple[int, ...], op: Op) -> list[Any]:
-    if not isinstance(grads, (tuple, list)):
-        raise TypeError(f"the backward pass of {op.name} must return a tuple of gradients, "
-                        f"got {type(grads).__name__}")
-    return [grads[i] for i in argnums]
 
 
 class Elementwise(Op):
@@ -146,3 +195,57 @@ class Elementwise(Op):
         self.value, self.derivative = value, derivative
         super().__init__(name, value, lambda g, y, x, **o: g * derivative(x, y, **o),
                          per_sample=True)
+
+
+def chain_grads(calls: list[tuple[Op, tuple[Any, ...], dict[str, Any], Any]], x: Any,
+                arrays: tuple[Any, ...], y: Any, g: Any,
+                needs: tuple[bool, ...]) -> list[Any] | None:
+    """The reverse pass of recorded op calls that form a chain from ``x`` to ``y``.
+
+    ``calls`` come from :func:`recording`; ``arrays`` are the parameters (found among the
+    calls' arguments by identity) and ``needs[0]``/``needs[1:]`` say which of ``x`` and
+    them want gradients. Returns ``[gx, *grads]`` (zeros for unused parameters, ``None``
+    where not wanted), or ``None`` if the calls are not such a chain: then autograd must trace
+    the computation instead.
+
+    >>> import numpy as onp
+    >>> double = Op("double", lambda x: 2 * x, lambda g, y, x: 2 * g)
+    >>> with recording() as m:
+    ...     y = double(double(onp.ones(2)))
+    >>> chain_grads(m.calls, m.calls[0][1][0], (), y, onp.ones(2), (True,))
+    [array([4., 4.])]
+    """
+    ids = {id(a): i for i, a in enumerate(arrays)}
+    if len(ids) != len(arrays) or y is not (calls[-1][3] if calls else x):
+        return None
+    values, prev = {id(x)}, x  # the chain's values so far
+    plan = []  # per call: [(argument position, parameter number)] of the wanted parameters
+    for k, (_, args, _, out) in enumerate(calls):
+        first = args[0]
+        # the first call takes x, or (x wanting no gradient) data or a parameter
+        if first is not prev if k else first is not x and needs[0]:
+            return None
+        wanted = []
+        for i in range(0 if k == 0 and first is not x else 1, len(args)):
+            n = ids.get(id(args[i]))
+            if n is not None:
+                if needs[1 + n]:
+                    wanted.append((i, n))
+            elif i and id(args[i]) in values:  # the running value used twice
+                return None
+        plan.append(wanted)
+        values.add(id(out))
+        prev = out
+    # calls before the first that takes a wanted parameter (or x) need no gradient
+    start = 0 if needs[0] else next((k for k, w in enumerate(plan) if w), len(calls))
+    grads: list[Any] = [None] * len(arrays)
+    for k in range(len(calls) - 1, start - 1, -1):
+        op, args, options, out = calls[k]
+        through = k > start or needs[0]  # the running value's gradient is wanted
+        argnums = ((0,) if through else ()) + tuple(i for i, _ in plan[k])
+        gs = op.grads(g, out, args, options, argnums)
+        for (_, n), gn in zip(plan[k], gs[through:]):
+            grads[n] = gn if grads[n] is None else grads[n] + gn
+        g = gs[0] if through else None
+    return [g if needs[0] else None, *(gr if gr is not None or not need else onp.zeros_like(a)
+                                        for gr, a, need in zip(grads, arrays, needs[1:]))]

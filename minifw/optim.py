@@ -14,13 +14,14 @@ array([0., 1.])
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as onp
 
 from minifw.functions import NonFiniteError, all_finite
-from minifw.gradients import value_and_grad
+from minifw.gradients import METHODS, gradient
 from minifw.tree import Tree, zip_like
 
 
@@ -28,6 +29,15 @@ def _real(value: Any) -> bool:
     # Python and NumPy real numbers (numpy.float32(0.1) included), but not True/False
     return isinstance(value, (int, float, onp.integer, onp.floating)) and not isinstance(
         value, (bool, onp.bool_))
+
+
+def _squares_finite(*arrays: Any) -> bool:
+    """Whether the sum of the squares of all elements is finite (one dot product each)."""
+    total = 0.0
+    for a in arrays:
+        a = a if type(a) is onp.ndarray else onp.asarray(a)
+        total += float(onp.vdot(a, a)) if a.dtype.kind == "f" else math.inf
+    return math.isfinite(total)
 
 
 def _new_values(ps: list[onp.ndarray], deltas: list[Any]) -> list[onp.ndarray]:
@@ -51,7 +61,9 @@ def gradient_then_update(optimizer: Any, f: Callable[..., Any], params: Tree, *a
     >>> float(gradient_then_update(SGD(lr=0.5), lambda p: (p["w"] ** 2).sum(), p)), p["w"]
     (9.0, array([0.]))
     """
-    value, grads = value_and_grad(f, method)(params, *args)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    value, grads = gradient(f, method, None, params, args, refuse=False)  # update checks them
     if not onp.isfinite(value):
         raise NonFiniteError(f"the loss is {value}")
     optimizer.update(params, grads)
@@ -114,12 +126,23 @@ class Optimizer:
                 if state:
                     states[path] = state
             ps = [p for _, p, _ in triples]
+            kept = [v for state in states.values() for v in state.values()]
+            if _squares_finite(*ps, *deltas, *kept):
+                # every |value| is below 1.4e154, so each p + delta is finite: write in place
+                self._take(states)
+                for p, d in zip(ps, deltas):
+                    p += d
+                return
             values = _new_values(ps, deltas)
-        if not self._commit(ps, values, states):
-            for (path, p, g), new in zip(triples, values):  # the diagnosis
-                state = states.get(path, {})
-                if not (all_finite(new) and all(map(all_finite, state.values()))):
-                    self._refuse(path, p, g, new, state)
+        if all_finite(*values, *kept):
+            self._take(states)
+            for p, new in zip(ps, values):
+                onp.copyto(p, new)
+            return
+        for (path, p, g), new in zip(triples, values):  # the diagnosis
+            state = states.get(path, {})
+            if not (all_finite(new) and all(map(all_finite, state.values()))):
+                self._refuse(path, p, g, new, state)
 
     def step(self, f: Callable[..., Any], params: Tree, *args: Any,
              method: str = "autograd") -> Any:
@@ -138,18 +161,9 @@ class Optimizer:
         """
         return gradient_then_update(self, f, params, *args, method=method)
 
-    def _commit(self, ps: list[onp.ndarray], values: list[onp.ndarray],
-                states: dict[str, dict[str, Any]]) -> bool:
-        """Write ``values`` into ``ps`` and take ``states`` if every one of them is finite;
-        else change nothing. Whether it wrote."""
-        # one check of every new value and state: a step is written whole or not at all
-        if not all_finite(*values, *(v for state in states.values() for v in state.values())):
-            return False
+    def _take(self, states: dict[str, dict[str, Any]]) -> None:
         self.iterations += 1
         self.state.update(states)
-        for p, new in zip(ps, values):
-            onp.copyto(p, new)
-        return True
 
     def _refuse(self, path: str, p: onp.ndarray, g: onp.ndarray, new: onp.ndarray,
                 state: dict[str, Any]) -> None:

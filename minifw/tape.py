@@ -14,6 +14,7 @@ calls ``f`` made, in order, and which parameter each took.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ import numpy as onp
 from autograd.core import VJPNode, add_outgrads
 from autograd.tracer import isbox, new_box, toposort, trace_stack
 
-from minifw.ops import Op, forward_only
+from minifw.ops import Op, forward_only, open_layers
 from minifw.tree import Tree, leaves
 
 
@@ -148,7 +149,8 @@ def trace(f: Callable[..., Any], params: Tree, args: tuple[Any, ...] = (), *,
         f: a scalar function of a parameter tree (a nested dict of arrays, or one array).
         params: the point; integer arrays are differentiated as float64 copies.
         args: the other arguments, passed as they are.
-        record: keep every call's function and arguments (for :meth:`Tape.chain`).
+        record: keep every call's function and arguments (for :meth:`Tape.chain`), with
+            every layer's call made as the ops it makes (:func:`minifw.ops.open_layers`).
         reference: run forward passes only (:func:`minifw.ops.forward_only`), so that
             autograd traces them instead of running the ops' backward passes.
 
@@ -163,15 +165,11 @@ def trace(f: Callable[..., Any], params: Tree, args: tuple[Any, ...] = (), *,
         bad = next(p for (p, _), a in zip(items, arrays) if a is None)
         raise TypeError(f"the parameter {bad or 'params'!r} is not a real numeric array")
     node_type = _Recorded if record else VJPNode
-    bypassed = [0]
-    with trace_stack.new_trace() as t:
+    mode = forward_only() if reference else open_layers() if record else contextlib.nullcontext()
+    with trace_stack.new_trace() as t, mode as m:
         roots = [node_type.new_root() for _ in arrays]
         boxed = _rebuild(params, iter([new_box(a, t, r) for a, r in zip(arrays, roots)]))
-        if reference:
-            with forward_only() as bypassed:
-                out = f(boxed, *args)
-        else:
-            out = f(boxed, *args)
+        out = f(boxed, *args)
     traced = isbox(out) and out._trace == t  # else a constant here (maybe an outer box)
     return Tape(params, paths, arrays, roots, out._node if traced else None,
-                out._value if traced else out, bypassed[0])
+                out._value if traced else out, m.bypassed if reference else 0)

@@ -43,6 +43,21 @@ def leaves(tree: Tree, prefix: str = "") -> Iterator[tuple[str, Any]]:
         yield from leaves(sub, f"{prefix}.{key}" if prefix else str(key))
 
 
+def flat(tree: Tree, out: list[Any] | None = None) -> list[Any]:
+    """The leaves of ``tree`` in the order of :func:`leaves`, without their paths (faster).
+
+    >>> flat({"a": {"b": 1.0}, "c": 2.0})
+    [1.0, 2.0]
+    """
+    out = [] if out is None else out
+    if isinstance(tree, dict):
+        for sub in tree.values():
+            flat(sub, out)
+    else:
+        out.append(tree)
+    return out
+
+
 def tree_map(fn: Callable[..., Any], tree: Tree, *others: Tree) -> Tree:
     """Apply ``fn`` to every leaf of ``tree`` (and the matching leaves of ``others``).
 

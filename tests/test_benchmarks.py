@@ -33,8 +33,9 @@ def test_the_smoke_run_writes_results_and_the_plot(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     text = (tmp_path / "RESULTS.md").read_text()
-    for figure in ("training step", "minifw / PyTorch eager", "tiny network",
-                   "full numerical gradient", "check_grads projection", "check_grads full",
+    for figure in ("training step", "user's layer", "float32", "deep thin",
+                   "minifw / PyTorch eager", "tiny network", "full numerical gradient",
+                   "sigmoid", "check_grads projection", "check_grads full",
                    "check_layer full mode"):
         assert figure in text, figure
     assert text.count("| skipped |") == 3  # the three PyTorch peers

@@ -16,42 +16,48 @@ from minifw import functions as F
 from minifw.layers.base import Layer, Params
 
 
-class Identity(Layer):
+class Activation(Layer):
+    """Base of the activation layers: an elementwise op on ``x``, no parameters."""
+
+    ops_only = True
+
+
+class Identity(Activation):
     """``y = x``."""
 
     def forward(self, params: Params, x: Any) -> Any:
         return F.identity(x)
 
 
-class Step(Layer):
+class Step(Activation):
     """The step function (gradient 0)."""
 
     def forward(self, params: Params, x: Any) -> Any:
         return F.step(x)
 
 
-class Sigmoid(Layer):
+class Sigmoid(Activation):
     """The logistic sigmoid."""
 
     def forward(self, params: Params, x: Any) -> Any:
         return F.sigmoid(x)
 
 
-class Tanh(Layer):
+class Tanh(Activation):
     """The hyperbolic tangent."""
 
     def forward(self, params: Params, x: Any) -> Any:
         return F.tanh(x)
 
 
-class ReLU(Layer):
+class ReLU(Activation):
     """``max(x, 0)``."""
 
     def forward(self, params: Params, x: Any) -> Any:
         return F.relu(x)
 
 
-class LeakyReLU(Layer):
+class LeakyReLU(Activation):
     """``x`` for ``x > 0``, else ``alpha * x``."""
 
     def __init__(self, alpha: float = 0.01):
@@ -61,7 +67,7 @@ class LeakyReLU(Layer):
         return F.leaky_relu(x, self.alpha)
 
 
-class Softmax(Layer):
+class Softmax(Activation):
     """Softmax over the last axis."""
 
     def forward(self, params: Params, x: Any) -> Any:

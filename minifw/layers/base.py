@@ -30,7 +30,7 @@ import numpy as onp
 from autograd.tracer import getval
 
 from minifw.ops import Op, bypass_backward
-from minifw.tree import leaves
+from minifw.tree import flat, leaves
 
 Params = dict[str, Any]
 
@@ -46,6 +46,9 @@ class Layer:
       ``gx``, saving that work.
     - ``per_sample = True``: sample ``b`` of the output depends only on sample ``b`` of ``x``
       (no batch statistics); the numerical engine then perturbs one sample at a time.
+    - ``ops_only = True``: ``forward`` only applies minifw ops and layers to the running value
+      (no other computation on it, nothing in place), so a ``Sequential`` may run its reverse
+      pass itself. A layer with a backward pass is one op, and needs no such promise.
 
     >>> class Double(Layer):
     ...     def forward(self, params, x):
@@ -56,6 +59,7 @@ class Layer:
 
     backward: Any = None
     per_sample: ClassVar[bool] = False
+    ops_only: ClassVar[bool] = False
     _tells_need_x: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -77,7 +81,7 @@ class Layer:
         plain = getval(params)
         if not isinstance(plain, dict):
             raise TypeError(f"{self!r} expects a dict of parameters, got {type(plain).__name__}")
-        arrays = [a for _, a in leaves(params)]
+        arrays = flat(params)
         return LAYER(x, *arrays, layer=self, skeleton=_skeleton(params))
 
     def __repr__(self) -> str:

@@ -65,6 +65,8 @@ class Linear(Layer):
         weight_init: ``"xavier"`` (default), ``"he"``, ``"book"`` or a standard deviation.
     """
 
+    ops_only = True
+
     def __init__(self, in_features: int, out_features: int, weight_init: str | float = "xavier"):
         self.in_features = whole("Linear: in_features", in_features)
         self.out_features = whole("Linear: out_features", out_features)
@@ -77,20 +79,19 @@ class Linear(Layer):
 
     def forward(self, params: Params, x: Any) -> Any:
         x = F._float(x)
-        plain = getval(params)  # a dict of autograd boxes while traced
+        plain = getval(params)  # an autograd DictBox under autograd.grad itself
         if not isinstance(plain, dict) or "W" not in plain or "b" not in plain:
             got = list(plain) if isinstance(plain, dict) else type(plain).__name__
             raise TypeError(f"{self!r} expects params {{'W': ..., 'b': ...}}, got {got}")
         W, b = params["W"], params["b"]
-        if onp.ndim(x) == 0 or onp.shape(x)[-1] != self.in_features:
-            raise ValueError(
-                f"{self!r} expects inputs whose last axis is {self.in_features}, "
-                f"got shape {onp.shape(x)}"
-            )
-        if onp.shape(W) != (self.in_features, self.out_features) or onp.shape(b) != (
-                self.out_features,):
+        shape = onp.shape(getval(x))
+        if not shape or shape[-1] != self.in_features:
+            raise ValueError(f"{self!r} expects inputs whose last axis is {self.in_features}, "
+                             f"got shape {shape}")
+        if onp.shape(getval(W)) != (self.in_features, self.out_features) or onp.shape(
+                getval(b)) != (self.out_features,):
             raise ValueError(
                 f"{self!r} expects W {(self.in_features, self.out_features)} and "
-                f"b {(self.out_features,)}, got W {onp.shape(W)} and b {onp.shape(b)}"
-            )
+                f"b {(self.out_features,)}, got W {onp.shape(getval(W))} and b "
+                f"{onp.shape(getval(b))}")
         return F.AFFINE(x, W, b)

@@ -13,15 +13,26 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as onp
-from autograd.tracer import getval
+from autograd.core import make_vjp
+from autograd.tracer import getval, isbox
 
-from minifw.layers.base import Layer, Params
+from minifw.layers.base import Layer, Params, _fill, _skeleton
+from minifw.ops import Op, chain_grads, mode, open_layers, recording
+from minifw.tree import flat
+
+
+def chainable(layer: Layer) -> bool:
+    """Whether ``layer``'s call is ops on the running value only: it has a backward pass (one
+    op), or it says ``ops_only``."""
+    return layer.backward is not None or layer.ops_only
 
 
 class Sequential(Layer):
     """Layers applied in order; params keyed by position, ``"0"``, ``"1"``, ...
 
-    A layer without parameters has no key.
+    A layer without parameters has no key. When every layer is :func:`chainable`, a traced
+    call is one op whose backward pass is a short loop: the recorded op calls of the forward
+    pass, reversed, each running its own backward pass (:func:`minifw.ops.chain_grads`).
 
     >>> from minifw.layers import Linear, Softmax
     >>> model = Sequential(Linear(4, 2), Softmax())
@@ -33,7 +44,8 @@ class Sequential(Layer):
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential: item {i} is {layer!r}, not a minifw.Layer")
-        self.layers = list(layers)
+        self.layers = tuple(layers)
+        self.ops_only = all(map(chainable, self.layers))  # type: ignore[misc]
 
     def init(self, rng: onp.random.Generator) -> Params:
         params = {}
@@ -51,6 +63,14 @@ class Sequential(Layer):
             x = layer(params.get(str(i), {}), x)
         return x
 
+    def __call__(self, params: Params, x: Any) -> Any:
+        if not self.ops_only or mode() is not None or not isinstance(params, dict):
+            return self.forward(params, x)
+        arrays = flat(params)
+        if not (isbox(x) or any(map(isbox, arrays))):
+            return self.forward(params, x)
+        return SEQUENCE(x, *arrays, model=self, skeleton=_skeleton(params), calls=[])
+
     def __len__(self) -> int:
         return len(self.layers)
 
@@ -59,3 +79,27 @@ class Sequential(Layer):
 
     def __repr__(self) -> str:
         return "Sequential(" + ", ".join(map(repr, self.layers)) + ")"
+
+
+def _forward(x: Any, *arrays: Any, model: Sequential, skeleton: Any, calls: list[Any]) -> Any:
+    with recording() as m:
+        y = model.forward(_fill(skeleton, iter(arrays)), x)
+    calls.append(m.calls)
+    return y
+
+
+def _backward(g: Any, y: Any, x: Any, *arrays: Any, needs: tuple[bool, ...], model: Sequential,
+              skeleton: Any, calls: list[Any]) -> list[Any]:
+    grads = chain_grads(calls[0], x, arrays, y, g, needs)
+    if grads is not None:
+        return grads
+    # not a chain of ops (e.g. a layer that says ops_only but is not): autograd traces the
+    # forward pass again, one layer call at a time
+    with open_layers():
+        vjp, _ = make_vjp(lambda xs: model.forward(_fill(skeleton, iter(xs[1:])), xs[0]),
+                          (x, *arrays))
+        return list(vjp(g))
+
+
+#: The call of a Sequential of chainable layers, under autograd: one op.
+SEQUENCE = Op("sequential", _forward, backward=_backward)
