@@ -20,6 +20,10 @@ class GradCheckRow:
     projection mode; ``autograd`` and ``numerical`` are the two values there (a directional
     derivative in projection mode). Errors are over the elements not judged to be on a kink;
     ``rel_error`` is ``|autograd - numerical| / max(|autograd|, |numerical|, atol)``.
+    ``trace_error``: the largest difference between the backward passes' gradient and
+    autograd's trace of the forward passes, in units of ``eps (|a| + |r| + max |a|)`` (``None``
+    when no hand-written backward pass took part); beyond ``TRACE_ROUNDING`` of them, and not
+    explained by a kink, fails the row.
     """
 
     path: str
@@ -34,6 +38,7 @@ class GradCheckRow:
     checked: int
     failures: int
     verdict: str = ""
+    trace_error: float | None = None
 
 
 @dataclass
@@ -80,7 +85,7 @@ class GradCheckReport:
             f"atol={self.atol:.3g}"
         )
         cols = ["path", "shape", "ok", "worst", "autograd", "numerical", "max abs err",
-                "max rel err", f"kinks/{unit}"]
+                "max rel err", f"kinks/{unit}", "vs trace"]
         table = [cols] + [
             [
                 r.path,
@@ -92,6 +97,7 @@ class GradCheckReport:
                 f"{r.abs_error:.2e}",
                 f"{r.rel_error:.2e}",
                 f"{r.kinks}/{r.checked}",
+                "-" if r.trace_error is None else f"{r.trace_error:.2g} eps",
             ]
             for r in self.rows
         ]
