@@ -165,11 +165,12 @@ def trace(f: Callable[..., Any], params: Tree, args: tuple[Any, ...] = (), *,
         bad = next(p for (p, _), a in zip(items, arrays) if a is None)
         raise TypeError(f"the parameter {bad or 'params'!r} is not a real numeric array")
     node_type = _Recorded if record else VJPNode
-    mode = forward_only() if reference else open_layers() if record else contextlib.nullcontext()
+    mode: Any = forward_only() if reference else open_layers() if record else (
+        contextlib.nullcontext())
     with trace_stack.new_trace() as t, mode as m:
         roots = [node_type.new_root() for _ in arrays]
         boxed = _rebuild(params, iter([new_box(a, t, r) for a, r in zip(arrays, roots)]))
         out = f(boxed, *args)
     traced = isbox(out) and out._trace == t  # else a constant here (maybe an outer box)
     return Tape(params, paths, arrays, roots, out._node if traced else None,
-                out._value if traced else out, m.bypassed if reference else 0)
+                out._value if traced else out, m.bypassed if m is not None else 0)
