@@ -158,23 +158,30 @@ def _write_error(e: OSError, path: str) -> OSError:
 def _flat(params: dict[str, Any]) -> dict[str, Any]:
     """``{member name: array}`` in depth-first order, every key and leaf checked.
 
-    An explicit stack, not recursion: a deeply nested (or self-containing) dict gets a clear
-    error (its paths grow too long), not a RecursionError.
+    An explicit stack, not recursion: a deeply nested dict is walked, not a RecursionError,
+    and one that contains itself is refused by name.
     """
     out: dict[str, Any] = {}
-    stack = [("", iter(params.items()))]
+    # (path prefix, its length in UTF-8, the dict's items, the dict); ``above``: the ids of
+    # the dicts on the stack
+    stack = [("", 0, iter(params.items()), params)]
+    above = {id(params)}
     while stack:
-        prefix, items = stack[-1]
+        prefix, size, items, _ = stack[-1]
         for k, v in items:
             _check_key(k, prefix)
             empty = isinstance(v, dict) and not v
             name = prefix + k + (EMPTY if empty else "")
-            if len(name.encode()) + len(".npy") > MAX_NAME_BYTES:
+            nbytes = size + len(k.encode()) + empty
+            if nbytes + len(".npy") > MAX_NAME_BYTES:
                 raise ValueError(f"save: the path {name[:40]!r}... takes more than "
                                  f"{MAX_NAME_BYTES - 4} bytes in UTF-8, more than a zip member "
                                  "name holds")
             if isinstance(v, dict) and v:
-                stack.append((name + ".", iter(v.items())))
+                if id(v) in above:
+                    raise ValueError(f"save: {name!r} is a dict that contains itself")
+                stack.append((name + ".", nbytes + 1, iter(v.items()), v))
+                above.add(id(v))
                 break
             out[name] = onp.zeros(0, dtype=onp.uint8) if empty else _leaf(name, v)
             if not prefix and name in _SAVEZ_ARGUMENTS:
@@ -182,7 +189,7 @@ def _flat(params: dict[str, Any]) -> dict[str, Any]:
                                  "numpy.savez, which writes the file, takes it for an argument; "
                                  "put it in a sub-dict")
         else:
-            stack.pop()
+            above.discard(id(stack.pop()[3]))
     return out
 
 
@@ -387,7 +394,11 @@ def _check_members(members: list[zipfile.ZipInfo], size: int, path: str,
 
 
 def _read_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo, path: str) -> onp.ndarray:
-    """One array, read to the end of its member, so that zipfile checks its CRC-32."""
+    """One array, read to the end of its member, so that zipfile checks its CRC-32.
+
+    Its header must account for exactly the member's bytes: a header that shrank (a shape of
+    (1000,) flipped to (0000,)) would otherwise read a prefix, never reaching the CRC.
+    """
     key = member.filename[:-4]
     with zf.open(member) as m:
         shape, fortran, dtype, header = _npy_header(m, key, path)
@@ -403,10 +414,7 @@ def _read_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo, path: str) -> onp
             n = m.readinto(data[done : done + _CHUNK])  # type: ignore[attr-defined]
             if not n:
                 raise EOFError(f"{key!r} ends after {done} of its {len(data)} bytes")
-            done += n
-        if m.read(1):  # the end of the member, where its CRC-32 is checked
-            raise ParamsFileError(f"load: {path!r} holds more bytes for {key!r} than its "
-                                  "header says: corrupt")
+            done += n  # the last read reaches the member's end, where zipfile checks its CRC
     return flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
 
 

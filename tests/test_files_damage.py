@@ -26,6 +26,7 @@ import numpy as onp
 import pytest
 
 import minifw as mf
+from minifw import files
 from minifw.files import ParamsFileError
 from minifw.limits import GRACE_BYTES
 
@@ -133,12 +134,13 @@ def _npy(a):
     return buf.getvalue()
 
 
-def zip_bytes(members, *, sizes=None, method=0, count=None):
+def zip_bytes(members, *, sizes=None, method=0, count=None, zip64_end=False):
     """A zip of ``members`` (name, data), written by hand; its fields can lie.
 
     ``sizes`` overrides each member's declared (uncompressed) size, ``method`` is the
     compression method written (0 stored; 8 for data already deflated), ``count`` the number
-    of entries the end record promises. Sizes are in zip64 extra fields, as numpy writes them.
+    of entries the end record promises (in a zip64 end record if ``zip64_end``, as written for
+    65,535 members or more). Sizes are in zip64 extra fields, as numpy writes them.
     """
     local, central, at = [], [], 0
     for i, (name, data) in enumerate(members):
@@ -156,6 +158,12 @@ def zip_bytes(members, *, sizes=None, method=0, count=None):
     n = len(members) if count is None else count
     directory = b"".join(central)
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, n, n, len(directory), at, 0)
+    if zip64_end:  # the count in a zip64 end record, found by its locator; 0xFFFF in the end
+        record = struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, n, n, len(directory),
+                             at)
+        locator = struct.pack("<IIQI", 0x07064B50, 0, at + len(directory), 1)
+        end = record + locator + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF,
+                                             len(directory), at, 0)
     return b"".join(local) + directory + end
 
 
@@ -195,10 +203,23 @@ def test_an_array_and_an_empty_dict_of_one_name_are_refused(tmp_path):
     _refused(tmp_path, data, "both")
 
 
+@pytest.mark.parametrize("zip64_end", [False, True])
 @pytest.mark.parametrize("count", [1, 3])
-def test_an_end_record_that_miscounts_the_members_is_refused(tmp_path, count):
-    data = zip_bytes([("a.npy", _npy(onp.ones(1))), ("b.npy", _npy(onp.ones(1)))], count=count)
-    _refused(tmp_path, data, "promises")
+def test_an_end_record_that_miscounts_the_members_is_refused(tmp_path, count, zip64_end):
+    members = [("a.npy", _npy(onp.ones(1))), ("b.npy", _npy(onp.ones(1)))]
+    _refused(tmp_path, zip_bytes(members, count=count, zip64_end=zip64_end), "promises")
+    assert list(_load_bytes(tmp_path, zip_bytes(members, zip64_end=zip64_end))) == ["a", "b"]
+
+
+def test_a_file_that_cannot_be_opened_is_the_loaders_error(tmp_path, monkeypatch):
+    (tmp_path / "p.npz").write_bytes(b"")
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "p.npz"))
+
+    monkeypatch.setattr(files.os, "open", denied)
+    with pytest.raises(ParamsFileError, match=r"cannot open .*p\.npz.*Permission denied"):
+        mf.load(tmp_path / "p.npz")
 
 
 def test_sixteen_thousand_members_load_in_linear_time(tmp_path):
