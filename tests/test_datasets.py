@@ -12,18 +12,16 @@ import gzip
 import hashlib
 import http.server
 import io
-import os
-import stat
 import struct
 import threading
 import time
-import tracemalloc
 import urllib.request
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from file_helpers import ROOT, peak_and_error, special_file
 
 from minifw import datasets
 from minifw.datasets import (
@@ -550,27 +548,13 @@ def _gzip_of_zeros(header: bytes, mib: int) -> bytes:
     return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + body + struct.pack("<II", 0, size)
 
 
-def _peak_and_error(fn) -> tuple[int, Exception | None]:
-    tracemalloc.start()
-    try:
-        fn()
-    except ValueError as e:
-        error: Exception | None = e
-    else:
-        error = None
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return peak, error
-
-
 def test_a_gzip_bomb_is_not_decompressed_beyond_what_its_header_promised(tmp_path: Path) -> None:
     # the 1 MB .gz: a header for ten 28x28 images, then 1 GiB of zeros
     path = tmp_path / "train-images-idx3-ubyte.gz"
     path.write_bytes(_gzip_of_zeros(idx_bytes(np.zeros((10, 28, 28), np.uint8))[:16], 1024))
     assert path.stat().st_size < 1.2e6
     start = time.perf_counter()
-    peak, error = _peak_and_error(lambda: read_idx(path))
+    peak, error = peak_and_error(lambda: read_idx(path), (ValueError,))
     assert error is not None and "7840" in str(error) and str(path) in str(error), error
     assert peak < 16e6 and time.perf_counter() - start < 2, peak
 
@@ -582,7 +566,7 @@ def test_a_header_declaring_more_than_the_limits_is_refused_before_allocating(
     header = struct.pack(">I3I", 0x803, *shape)
     path = tmp_path / "images.gz"
     path.write_bytes(gzip.compress(header + bytes(1000)))  # 1 TiB, or 47 MB from 1 kB
-    peak, error = _peak_and_error(lambda: read_idx(path))
+    peak, error = peak_and_error(lambda: read_idx(path), (ValueError,))
     assert error is not None and str(path) in str(error) and "declares" in str(error), error
     assert peak < 1e6
     plain = tmp_path / "images"
@@ -630,13 +614,11 @@ def test_a_flipped_bit_in_a_gzip_payload_is_caught_by_its_crc(tmp_path: Path) ->
 
 
 def test_read_idx_of_a_fifo_or_a_device_is_refused_without_blocking(tmp_path: Path) -> None:
-    os.mkfifo(tmp_path / "fifo")
-    with pytest.raises(ValueError, match="FIFO"):
-        read_idx(tmp_path / "fifo")
-    if os.geteuid() == 0:  # making a device node needs root
-        os.mknod(tmp_path / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
-        with pytest.raises(ValueError, match="character device"):
-            read_idx(tmp_path / "null")
+    for kind, words in (("fifo", "FIFO"), ("device", "character device")):
+        if kind == "device" and not ROOT:
+            continue  # making a device node needs root
+        with special_file(tmp_path / kind, kind), pytest.raises(ValueError, match=words):
+            read_idx(tmp_path / kind)
 
 
 def test_training_and_test_images_of_different_sizes_are_refused(tmp_path: Path) -> None:

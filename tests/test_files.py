@@ -7,6 +7,7 @@ import zipfile
 
 import numpy as onp
 import pytest
+from file_helpers import assert_same_tree
 
 import minifw as mf
 from minifw import files
@@ -21,21 +22,11 @@ def _params():
     }
 
 
-def _assert_same(a, b):
-    assert isinstance(b, dict) and list(a) == list(b)
-    for k in a:
-        if isinstance(a[k], dict):
-            _assert_same(a[k], b[k])
-        else:
-            assert b[k].dtype == a[k].dtype and b[k].shape == a[k].shape, k
-            assert b[k].tobytes() == a[k].tobytes(), k
-
-
 def test_roundtrip_keeps_nested_keys_arrays_and_dtypes(tmp_path):
     params = _params()
     path = tmp_path / "params.npz"
     mf.save(path, params)
-    _assert_same(params, mf.load(path))
+    assert_same_tree(params, mf.load(path))
 
 
 def test_roundtrip_of_a_trained_model(tmp_path):
@@ -52,7 +43,7 @@ def test_file_is_written_at_exactly_the_path_with_no_leftovers(tmp_path):
     mf.save(path, _params())
     assert sorted(os.listdir(tmp_path)) == ["weights.bin"]
     assert zipfile.is_zipfile(path)
-    _assert_same(_params(), mf.load(path))
+    assert_same_tree(_params(), mf.load(path))
 
 
 def test_overwrite_replaces_the_file(tmp_path):
@@ -230,14 +221,14 @@ def test_the_longest_name_a_zip_holds_round_trips(tmp_path):
 def test_reserved_names_may_sit_below_the_top(tmp_path):
     params = {"allow_pickle": {"file": onp.ones(2)}, "file": {}}
     mf.save(tmp_path / "p.npz", params)
-    _assert_same(params, mf.load(tmp_path / "p.npz"))
+    assert_same_tree(params, mf.load(tmp_path / "p.npz"))
 
 
 def test_odd_but_faithful_keys_round_trip(tmp_path):
     params = {"é": {"W 1": onp.ones(1)}, "\U0001f600": onp.zeros(2), "tab\there": onp.ones(1),
               "a/b": onp.ones(1), "-": {}}
     mf.save(tmp_path / "p.npz", params)
-    _assert_same(params, mf.load(tmp_path / "p.npz"))
+    assert_same_tree(params, mf.load(tmp_path / "p.npz"))
 
 
 def test_deep_and_self_containing_dicts_get_a_clear_error(tmp_path):

@@ -18,12 +18,12 @@ import os
 import pickle
 import struct
 import time
-import tracemalloc
 import zipfile
 import zlib
 
 import numpy as onp
 import pytest
+from file_helpers import assert_same_tree, peak_and_error
 
 import minifw as mf
 from minifw import files
@@ -31,16 +31,6 @@ from minifw.files import ParamsFileError
 from minifw.limits import GRACE_BYTES
 
 SMALL = {"0": {"W": onp.arange(4.0)}, "1": {}, "2": {"n": onp.array([7], dtype=onp.int16)}}
-
-
-def _same(a, b):
-    assert isinstance(b, dict) and list(a) == list(b), (list(a), list(b))
-    for k in a:
-        if isinstance(a[k], dict):
-            _same(a[k], b[k])
-        else:
-            assert (a[k].dtype, a[k].shape, a[k].tobytes()) == (b[k].dtype, b[k].shape,
-                                                                 b[k].tobytes()), k
 
 
 def _saved_bytes(tmp_path, params):
@@ -108,7 +98,7 @@ def test_every_bit_flip_is_refused_or_harmless(tmp_path, name, region):
                 assert "allow_pickle" not in str(e) and str(tmp_path) in str(e), e
                 refused += 1
                 continue
-            _same(params, loaded)  # a byte nothing reads: a timestamp, an attribute
+            assert_same_tree(params, loaded)  # a byte nothing reads: a timestamp, an attribute
     assert refused > 0
     if region in ("npy headers", "data"):  # covered by the member's CRC-32: all refused
         assert refused == 8 * len(where)
@@ -169,7 +159,7 @@ def zip_bytes(members, *, sizes=None, method=0, count=None, zip64_end=False):
 
 def test_the_hand_written_zip_is_what_numpy_reads(tmp_path):
     data = zip_bytes([("0.W.npy", _npy(onp.arange(3.0))), ("1..npy", _npy(onp.zeros(0, "u1")))])
-    _same({"0": {"W": onp.arange(3.0)}, "1": {}}, _load_bytes(tmp_path, data))
+    assert_same_tree({"0": {"W": onp.arange(3.0)}, "1": {}}, _load_bytes(tmp_path, data))
     assert onp.load(io.BytesIO(data))["0.W"].tolist() == [0.0, 1.0, 2.0]
 
 
@@ -249,20 +239,6 @@ def _deflated_zeros(mib):
     return block * mib + c.flush(zlib.Z_FINISH)
 
 
-def _peak_bytes(fn):
-    tracemalloc.start()
-    try:
-        fn()
-    except ParamsFileError as e:
-        error = e
-    else:
-        error = None
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return peak, error
-
-
 def test_a_deflate_bomb_of_four_gib_is_refused_without_allocating_it(tmp_path):
     # 4 MB of deflate data that would inflate to 4 GiB of zeros (the 4.2 MB file)
     n = 2**29  # float64 elements: 4 GiB
@@ -272,7 +248,7 @@ def test_a_deflate_bomb_of_four_gib_is_refused_without_allocating_it(tmp_path):
     data = zip_bytes([("W.npy", packed)], sizes=[len(header) + 8 * n], method=8)
     assert len(data) < 5e6
     start = time.perf_counter()
-    peak, error = _peak_bytes(lambda: _load_bytes(tmp_path, data))
+    peak, error = peak_and_error(lambda: _load_bytes(tmp_path, data), (ParamsFileError,))
     assert error is not None and "bomb" in str(error) and "max_ratio" in str(error), error
     assert peak < 64e6 and time.perf_counter() - start < 5, (peak, error)
 
@@ -301,7 +277,7 @@ def test_sizes_beyond_the_file_are_refused_without_allocating(tmp_path, claim):
     npy = _header_of((claim - 128) // 8) + bytes(64)
     data = zip_bytes([("W.npy", npy)], sizes=[claim])
     assert len(data) < 400
-    peak, error = _peak_bytes(lambda: _load_bytes(tmp_path, data))
+    peak, error = peak_and_error(lambda: _load_bytes(tmp_path, data), (ParamsFileError,))
     assert error is not None and "truncated or corrupt" in str(error), error
     assert peak < 1e6
 

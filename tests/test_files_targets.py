@@ -17,7 +17,6 @@ import errno
 import fcntl
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -27,11 +26,11 @@ import time
 
 import numpy as onp
 import pytest
+from file_helpers import ROOT, special_file
 
 import minifw as mf
 from minifw import atomic, files
 
-ROOT = os.geteuid() == 0
 PARAMS = {"0": {"W": onp.arange(6.0).reshape(2, 3)}, "1": {}}
 
 
@@ -83,8 +82,7 @@ def _load_in_a_thread(path):
 
 def test_a_fifo_is_neither_replaced_nor_read(tmp_path):
     path = tmp_path / "p.npz"
-    os.mkfifo(path)
-    with pytest.raises(ValueError, match=r"p\.npz.*FIFO"):
+    with special_file(path, "fifo"), pytest.raises(ValueError, match=r"p\.npz.*FIFO"):
         mf.save(path, PARAMS)
     assert stat.S_ISFIFO(os.lstat(path).st_mode) and _others(tmp_path, "p.npz") == []
     e = _load_in_a_thread(path)
@@ -94,8 +92,7 @@ def test_a_fifo_is_neither_replaced_nor_read(tmp_path):
 @pytest.mark.skipif(not ROOT, reason="making a device node needs root")
 def test_a_device_is_neither_replaced_nor_read(tmp_path):
     path = tmp_path / "null"
-    os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # what /dev/null is
-    with pytest.raises(ValueError, match="character device"):
+    with special_file(path, "device"), pytest.raises(ValueError, match="character device"):
         mf.save(path, PARAMS)
     assert stat.S_ISCHR(os.lstat(path).st_mode) and _others(tmp_path, "null") == []
     e = _load_in_a_thread(path)
@@ -104,8 +101,7 @@ def test_a_device_is_neither_replaced_nor_read(tmp_path):
 
 def test_a_socket_and_a_folder_are_not_replaced(tmp_path):
     path = tmp_path / "s"
-    with socket.socket(socket.AF_UNIX) as s:
-        s.bind(str(path))
+    with special_file(path, "socket"):
         with pytest.raises(ValueError, match="socket"):
             mf.save(path, PARAMS)
         assert stat.S_ISSOCK(os.lstat(path).st_mode)
@@ -123,9 +119,8 @@ def test_a_link_is_followed_and_stays_a_link(tmp_path):
     (tmp_path / "dangling.npz").symlink_to(tmp_path / "new.npz")
     mf.save(tmp_path / "dangling.npz", PARAMS)  # as open(path, "w") would: the file is made
     assert list(mf.load(tmp_path / "new.npz")) == ["0", "1"]
-    os.mkfifo(tmp_path / "fifo")
-    (tmp_path / "to-fifo").symlink_to(tmp_path / "fifo")
-    with pytest.raises(ValueError, match="FIFO"):
+    with special_file(tmp_path / "to-fifo", "link to fifo"), pytest.raises(ValueError,
+                                                                           match="FIFO"):
         mf.save(tmp_path / "to-fifo", PARAMS)
 
 

@@ -21,12 +21,11 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import socket
-import stat
 import tempfile
 
 import numpy as onp
 import pytest
+from file_helpers import ROOT, special_file
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -365,27 +364,10 @@ def test_load_mnist_refuses_training_and_test_images_of_different_sizes(train, t
 @given(kind=st.sampled_from(["fifo", "device", "socket", "link to fifo"]))
 def test_read_idx_refuses_what_is_not_a_regular_file_without_blocking(kind):
     record("datasets.read_idx", "faults")
-    if kind == "device" and os.geteuid() != 0:
+    if kind == "device" and not ROOT:
         return  # making a device node needs root
-    with _folder() as d:
-        path = os.path.join(d, "f")
-        holder = None
-        if kind in ("fifo", "link to fifo"):
-            os.mkfifo(os.path.join(d, "fifo"))
-            if kind == "link to fifo":
-                os.symlink(os.path.join(d, "fifo"), path)
-            else:
-                path = os.path.join(d, "fifo")
-        elif kind == "device":
-            os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))
-        else:
-            holder = socket.socket(socket.AF_UNIX)
-            holder.bind(path)
-        try:
-            refused(call(read_idx, path), "not an IDX file")
-        finally:
-            if holder is not None:
-                holder.close()
+    with _folder() as d, special_file(os.path.join(d, "f"), kind):
+        refused(call(read_idx, os.path.join(d, "f")), "not an IDX file")
 
 
 class _Response(io.BytesIO):

@@ -20,18 +20,18 @@ What "correct" means here (decided for issue 6):
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
 import pickle
-import socket
-import stat
 import tempfile
 import warnings
 import zipfile
 
 import numpy as onp
 import pytest
+from file_helpers import ROOT, assert_same_tree, special_file
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -73,17 +73,6 @@ def _roundtrip(params):
         return returned(call(mf.load, path))
 
 
-def _same(a, b):
-    assert isinstance(b, dict) and list(a) == list(b), (list(a), list(b))
-    for k in a:
-        if isinstance(a[k], dict):
-            _same(a[k], b[k])
-        else:
-            x, y = onp.asarray(a[k]), b[k]
-            assert (x.dtype, x.shape) == (y.dtype, y.shape), k
-            assert onp.ascontiguousarray(x).tobytes() == y.tobytes(), k
-
-
 def trees(leaves, max_depth=2):
     return st.recursive(st.dictionaries(KEYS, leaves, max_size=3),
                         lambda children: st.dictionaries(KEYS, children, max_size=3),
@@ -94,7 +83,7 @@ def trees(leaves, max_depth=2):
 def test_nan_and_inf_are_saved_faithfully(params):
     record("mf.save", "nonfinite")
     record("mf.load", "nonfinite")
-    _same(params, _roundtrip(params))
+    assert_same_tree(params, _roundtrip(params))
 
 
 @given(params=trees(hnp.arrays(onp.float64, shapes(min_dims=0, max_dims=2),
@@ -102,7 +91,7 @@ def test_nan_and_inf_are_saved_faithfully(params):
 def test_huge_tiny_and_subnormal_values_are_saved_faithfully(params):
     record("mf.save", "extreme")
     record("mf.load", "extreme")
-    _same(params, _roundtrip(params))
+    assert_same_tree(params, _roundtrip(params))
 
 
 EMPTY = st.sampled_from([onp.zeros(0), onp.zeros((0, 3)), onp.zeros((2, 0, 1), onp.float32),
@@ -114,14 +103,14 @@ EMPTY = st.sampled_from([onp.zeros(0), onp.zeros((0, 3)), onp.zeros((2, 0, 1), o
 def test_empty_arrays_and_empty_sub_dicts_survive(params):
     record("mf.save", "empty")
     record("mf.load", "empty")
-    _same(params, _roundtrip(params))
+    assert_same_tree(params, _roundtrip(params))
 
 
 @given(params=trees(hnp.arrays(onp.float64, shapes(min_dims=0, max_dims=5, max_side=3))))
 def test_arrays_of_any_rank_survive(params):
     record("mf.save", "shape")
     record("mf.load", "shape")
-    _same(params, _roundtrip(params))
+    assert_same_tree(params, _roundtrip(params))
 
 
 @given(params=trees(st.sampled_from(INT_DTYPES).flatmap(
@@ -129,7 +118,7 @@ def test_arrays_of_any_rank_survive(params):
 def test_integer_and_boolean_arrays_keep_their_dtype(params):
     record("mf.save", "intbool")
     record("mf.load", "intbool")
-    _same(params, _roundtrip(params))
+    assert_same_tree(params, _roundtrip(params))
 
 
 @given(bad=non_real(max_dims=2), key=KEYS, data=st.data())
@@ -175,7 +164,7 @@ def test_awkward_layouts_are_saved_as_their_values(values, data):
 
     params = odd(values)
     before = snapshot(params)
-    _same(values, _roundtrip(params))
+    assert_same_tree(values, _roundtrip(params))
     assert snapshot(params) == before
 
 
@@ -257,7 +246,7 @@ def _flipped_byte(good: bytes, where: int, mask: int, expected) -> None:
     data[where] ^= mask
     out, path = _load_bytes(bytes(data))
     if out.error is None:
-        _same(expected, out.value)
+        assert_same_tree(expected, out.value)
     else:
         _damaged(out, path)
 
@@ -271,7 +260,7 @@ def test_many_flipped_bytes_are_refused_or_harmless(where, data):
         raw[i] = data.draw(st.integers(0, 255))
     out, path = _load_bytes(bytes(raw))
     if out.error is None:
-        _same(PARAMS, out.value)
+        assert_same_tree(PARAMS, out.value)
     else:
         _damaged(out, path)
 
@@ -586,32 +575,19 @@ def test_a_failing_file_system_names_the_target_and_changes_nothing(code, where,
                              "folder"]))
 def test_save_replaces_only_a_regular_writable_file(kind):
     record("mf.save", "faults")
-    if kind == "device" and os.geteuid() != 0:
+    if kind == "device" and not ROOT:
         return  # making a device node needs root
-    with _folder() as d:
+    with _folder() as d, contextlib.ExitStack() as stack:
         path = os.path.join(d, "p.npz")
-        holder = None
-        if kind == "fifo":
-            os.mkfifo(path)
-        elif kind == "device":
-            os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))
-        elif kind == "socket":
-            holder = socket.socket(socket.AF_UNIX)
-            holder.bind(path)
-        elif kind in ("0444", "0400"):
+        if kind in ("0444", "0400"):
             mf.save(path, PARAMS)
             os.chmod(path, int(kind, 8))
-        elif kind == "link to fifo":
-            os.mkfifo(os.path.join(d, "fifo"))
-            os.symlink(os.path.join(d, "fifo"), path)
-        else:
+        elif kind == "folder":
             os.mkdir(path)
+        else:
+            stack.enter_context(special_file(path, kind))
         kept = os.lstat(path)
-        try:
-            out = call(mf.save, path, {"new": onp.ones(2)})
-        finally:
-            if holder is not None:
-                holder.close()
+        out = call(mf.save, path, {"new": onp.ones(2)})
         refused(out, "regular file", "write-protected", "folder",
                 types=(ValueError, PermissionError))
         now = os.lstat(path)
