@@ -14,8 +14,7 @@ rename would otherwise replace without asking.
 
 >>> import os, tempfile
 >>> folder = tempfile.mkdtemp()
->>> fd, path = new_file(folder)
->>> _ = os.write(fd, b"new"); os.replace(path, os.path.join(folder, "target")); os.close(fd)
+>>> write_file(replaceable(os.path.join(folder, "target"), "example"), lambda fh: fh.write(b"1"))
 >>> os.listdir(folder)
 ['target']
 """
@@ -30,6 +29,8 @@ import secrets
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable
+from typing import BinaryIO
 
 try:
     import fcntl
@@ -89,6 +90,41 @@ def replaceable(path: str, what: str) -> str:
         raise PermissionError(errno.EACCES, f"{what}: the file is write-protected (mode "
                               f"{mode:04o}); make it writable (chmod u+w) to replace it", path)
     return real
+
+
+def write_file(target: str, fill: Callable[[BinaryIO], object]) -> None:
+    """Write the file ``target`` atomically; ``fill(fh)`` writes its content.
+
+    ``target`` is a path :func:`replaceable` returned. The content goes to a locked temporary
+    file beside it (after a :func:`sweep` of the folder), which is synced, given the mode
+    ``open(target, "w")`` would leave (the old file's, else 0666 less the umask) and renamed
+    over ``target``. On any error, raised as it came, ``target`` is as it was and the
+    temporary file is gone.
+    """
+    folder = os.path.dirname(target)
+    mode = _mode(target)
+    sweep(folder)
+    fd, tmp = new_file(folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:  # closed, and its lock dropped, after the rename
+            fill(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+            os.chmod(tmp, mode)  # mkstemp makes the file 0600
+            os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    sync_folder(folder)
+
+
+def _mode(path: str) -> int:
+    with contextlib.suppress(FileNotFoundError):
+        return stat.S_IMODE(os.stat(path).st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def new_file(folder: str) -> tuple[int, str]:

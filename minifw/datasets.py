@@ -30,6 +30,7 @@ import urllib.request
 import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -446,27 +447,20 @@ def _download(
     expected = digests[name].lower()
     url = (base_url if base_url.endswith("/") else base_url + "/") + name
     folder.mkdir(parents=True, exist_ok=True)
-    destination = atomic.replaceable(str(folder / name), "load_mnist")
-    atomic.sweep(str(folder))
-    descriptor, temporary = atomic.new_file(str(folder))
-    try:
+
+    def fill(output: BinaryIO) -> None:
         digest = hashlib.sha256()
-        with os.fdopen(descriptor, "wb") as output:  # closed (its lock dropped) after the rename
-            for chunk in _fetch(url, timeout):
-                digest.update(chunk)
-                output.write(chunk)
-            output.flush()
-            os.fsync(output.fileno())
-            actual = digest.hexdigest()
-            if actual != expected:
-                raise ValueError(
-                    f"checksum mismatch for {name} downloaded from {url}: expected SHA-256 "
-                    f"{expected}, got {actual}; the file was not kept"
-                )
-            os.replace(temporary, destination)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        for chunk in _fetch(url, timeout):
+            digest.update(chunk)
+            output.write(chunk)
+        actual = digest.hexdigest()
+        if actual != expected:  # raised before the rename: nothing is kept
+            raise ValueError(
+                f"checksum mismatch for {name} downloaded from {url}: expected SHA-256 "
+                f"{expected}, got {actual}; the file was not kept"
+            )
+
+    atomic.write_file(atomic.replaceable(str(folder / name), "load_mnist"), fill)
     return folder / name
 
 

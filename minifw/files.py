@@ -114,36 +114,10 @@ def save(path: str | os.PathLike[str], params: dict[str, Any]) -> None:
     if not os.path.isdir(folder):
         raise ParamsFileNotFoundError(f"save: no folder {folder!r} to write {path!r} into")
     target = atomic.replaceable(path, "save")
-    folder = os.path.dirname(target)
-    mode = _mode(target)
     try:
-        atomic.sweep(folder)
-        fd, tmp = atomic.new_file(folder)
+        atomic.write_file(target, lambda fh: onp.savez(fh, **arrays))
     except OSError as e:
         raise _write_error(e, path) from e
-    try:
-        with os.fdopen(fd, "wb") as fh:  # closed (and its lock dropped) after the rename
-            onp.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-            os.chmod(tmp, mode)  # mkstemp makes the file 0600
-            os.replace(tmp, target)
-    except BaseException as e:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise _write_error(e, path) from e
-        raise
-    atomic.sync_folder(folder)
-
-
-def _mode(path: str) -> int:
-    """The mode a plain ``open(path, "w")`` would leave: an existing file's, else 0666 - umask."""
-    with contextlib.suppress(FileNotFoundError):
-        return stat.S_IMODE(os.stat(path).st_mode)
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def _write_error(e: OSError, path: str) -> OSError:
