@@ -357,6 +357,12 @@ def _check_members(members: list[zipfile.ZipInfo], size: int, path: str,
                                   f"{m.compress_size} bytes (for {m.file_size}) at offset "
                                   f"{m.header_offset} of a {size}-byte file: truncated or "
                                   "corrupt")
+    # members may not share bytes: one kernel of data under many names is the overlapping zip
+    # bomb, whose compressed bytes, counted once per name, would also hide its ratio
+    if sum(30 + len(m.orig_filename) + m.compress_size for m in members) > size:
+        raise ParamsFileError(f"load: {path!r}: its {len(members)} members claim more bytes than "
+                              f"the {size}-byte file holds: they overlap (a zip bomb?) or it is "
+                              "corrupt")
     deflated = [m for m in members if m.compress_type == zipfile.ZIP_DEFLATED]
     problem = declared_size_problem(sum(m.file_size for m in members), None, max_bytes, None)
     problem = problem or declared_size_problem(sum(m.file_size for m in deflated),

@@ -179,6 +179,22 @@ def test_members_not_named_as_arrays_are_refused(tmp_path, name, words):
     _refused(tmp_path, zip_bytes([(name, _npy(onp.ones(1)))]), *words)
 
 
+@pytest.mark.parametrize("names", [3, 50])
+def test_members_that_share_their_bytes_are_refused_before_any_is_read(tmp_path, names):
+    # the overlapping zip bomb: many directory entries, one kernel of data. Here every entry,
+    # each under a name of its own, points at one stored member
+    one = zip_bytes([("W.npy", _npy(onp.ones(1000)))])
+    start = one.index(b"PK\x01\x02")
+    entry = one[start:one.index(b"PK\x05\x06")]
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    directory = b"".join(entry[:46] + f"{c}.npy".encode() + entry[51:] for c in letters[:names])
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, names, names, len(directory), start, 0)
+    peak, error = peak_and_error(lambda: _load_bytes(tmp_path, one[:start] + directory + end),
+                                 (ParamsFileError,))
+    assert error is not None and "overlap" in str(error), error
+    assert peak < 1e6
+
+
 def test_a_marker_of_an_empty_dict_that_holds_data_is_refused(tmp_path):
     _refused(tmp_path, zip_bytes([("1..npy", _npy(onp.ones(3)))]), "marks an empty dict")
 
