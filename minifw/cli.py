@@ -23,6 +23,8 @@ import importlib.util
 import json
 import math
 import os
+import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import minifw
+from minifw import atomic
 from minifw.layers import ACTIVATIONS, Layer, Linear, Sequential, Softmax
 from minifw.losses import LOSSES
 from minifw.optim import OPTIMIZERS
@@ -77,6 +80,12 @@ def _whole(minimum: int) -> Any:
     return parse
 
 
+def _path(text: str) -> str:
+    if not text or "\0" in text:
+        raise argparse.ArgumentTypeError(f"expected a path, got {text!r}")
+    return text
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -114,7 +123,7 @@ def build_parser() -> _Parser:
     train.add_argument("--dataset", choices=("digits", "mnist"), default="digits",
                        help="digits (default): scikit-learn's 8x8 digits, no download; mnist: "
                        "the 28x28 MNIST files")
-    train.add_argument("--data-dir", metavar="DIR", default=None,
+    train.add_argument("--data-dir", type=_path, metavar="DIR", default=None,
                        help="the folder holding the MNIST files (else $MINIFW_DATA, else "
                        "~/.cache/minifw/mnist)")
     train.add_argument("--no-download", action="store_true",
@@ -141,8 +150,9 @@ def build_parser() -> _Parser:
     train.add_argument("--gradient", choices=("autograd", "numerical"), default="autograd",
                        help="the gradient source (default: %(default)s; numerical: central "
                        "differences, slow)")
-    train.add_argument("--out", metavar="DIR", default="runs/latest",
-                       help="the output folder, created; its files are replaced "
+    train.add_argument("--out", type=_path, metavar="DIR", default="runs/latest",
+                       help="the output folder: a new one, or one holding only a previous "
+                       "run's outputs, which are replaced all together or not at all "
                        "(default: %(default)s)")
     train.add_argument("--quiet", action="store_true",
                        help="no progress bar (also off when stderr is not a terminal)")
@@ -179,7 +189,7 @@ def build_parser() -> _Parser:
         "passed on to it unchanged.",
     )
     bench.add_argument("--quick", action="store_true", help="a short run")
-    bench.add_argument("--out", metavar="PATH", default=None,
+    bench.add_argument("--out", type=_path, metavar="PATH", default=None,
                        help="where to write the results (default: the script's choice)")
     bench.set_defaults(run=_bench)
 
@@ -189,12 +199,12 @@ def build_parser() -> _Parser:
     )
     plot.add_argument("name", choices=(*PLOT_NAMES, "all"), metavar="NAME",
                       help="one of: " + ", ".join(PLOT_NAMES) + ", or all")
-    plot.add_argument("--out", metavar="FILE", default=None,
+    plot.add_argument("--out", type=_path, metavar="FILE", default=None,
                       help="the file to write (default: NAME.png); not with 'all'")
-    plot.add_argument("--out-dir", metavar="DIR", default=".",
+    plot.add_argument("--out-dir", type=_path, metavar="DIR", default=".",
                       help="the folder for 'all', each picture as NAME.png (default: the "
                       "current folder)")
-    plot.add_argument("--history", metavar="FILE", default=None,
+    plot.add_argument("--history", type=_path, metavar="FILE", default=None,
                       help="training_curves: a history.json written by 'minifw train' (else "
                       "a short run on the digits is trained)")
     plot.add_argument("--dpi", type=_whole(20), default=110,
@@ -240,10 +250,25 @@ def _load_data(args: argparse.Namespace) -> tuple[Any, Any]:
                                download=not args.no_download)
 
 
-def _write_json(path: Path, data: Any) -> None:
-    from minifw.plots import write_atomic
+def _check_size(n_in: int, hidden: Sequence[int], n_out: int, n_samples: int) -> None:
+    """Refuse, before allocating anything, a network this machine cannot hold in memory.
 
-    write_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
+    The estimate is a floor: the parameters, their gradients and up to two optimizer moments
+    (Adam), plus the activations of the largest batch ``fit`` computes (its accuracy runs the
+    whole training set through the network), all float64.
+    """
+    sizes = [n_in, *hidden, n_out]
+    n_params = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    need = 8 * (4 * n_params + 2 * n_samples * max(sizes))
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):  # pragma: no cover - no sysconf (Windows)
+        return
+    if need > memory:
+        raise MemoryError(f"--hidden {' '.join(map(str, hidden))}: a network of {n_params:,} "
+                          f"parameters needs at least {need / 1e9:.1f} GB to train on "
+                          f"{n_samples} samples, more than this machine's "
+                          f"{memory / 1e9:.1f} GB of memory")
 
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
@@ -257,11 +282,16 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         A dict with ``model``, ``params``, ``history``, ``lr``, ``seconds`` (of training),
         ``train_accuracy``, ``test_accuracy`` and ``sizes`` (train and test samples, inputs,
         classes).
+
+    Raises:
+        MemoryError: the network cannot fit in this machine's memory (said before anything is
+            allocated), or an allocation failed.
     """
     import numpy as onp
 
     (x, t), (x_test, t_test) = _load_data(args)
     n_in, n_out = int(onp.prod(x.shape[1:])), 10  # both data sets hold the digits 0..9
+    _check_size(n_in, args.hidden, n_out, max(len(x), len(x_test)))
     model = build_model(n_in, args.hidden, n_out, args.activation, args.loss)
     rng = onp.random.default_rng(args.seed)
     params = model.init(rng)
@@ -285,18 +315,85 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+#: What ``minifw train`` writes into its output folder, and all that folder may hold.
+OUTPUTS = ("params.npz", "history.json", "settings.json", "curves.png")
+
+
+def _output_folder(text: str) -> Path:
+    """The real folder ``--out`` names, checked before training so that a bad one costs nothing.
+
+    Its outputs replace the whole folder at once, so it must be new, empty, or hold only the
+    outputs of a previous run (none of them write-protected); it is created only after
+    training, so that a failed run leaves no folder behind.
+    """
+    out = Path(os.path.realpath(text))  # a link to a folder: the folder it names is replaced
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {text}: exists and is not a folder")
+    here = Path.cwd().resolve()
+    if out == here or out in here.parents:
+        raise UsageError(f"--out {text}: is the current folder or holds it; name a folder of "
+                         "the run's own (e.g. runs/latest)")
+    if out.is_dir():
+        _check_previous_run(out, text)
+    base = next(p for p in out.parents if p.exists())
+    if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {text}: cannot create a folder under {base} "
+                         f"({'not a folder' if not base.is_dir() else 'not writable'})")
+    return out
+
+
+def _check_previous_run(out: Path, text: str) -> None:
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUTS)
+    if foreign:
+        raise UsageError(f"--out {text}: holds {', '.join(foreign[:3])}"
+                         f"{', ...' if len(foreign) > 3 else ''}, which minifw train did not "
+                         "write; a run's outputs replace the whole folder, so name an empty or "
+                         "new one")
+    mode = stat.S_IMODE(out.stat().st_mode)
+    if mode & 0o222 == 0 or not os.access(out, os.W_OK):
+        raise UsageError(f"--out {text}: the folder is write-protected (mode {mode:04o})")
+    for name in OUTPUTS:
+        if (out / name).exists() or (out / name).is_symlink():
+            try:
+                atomic.replaceable(str(out / name), f"--out {text}")
+            except (ValueError, OSError) as error:
+                raise UsageError(str(error)) from None
+
+
+def _write_outputs(out: Path, text: str, files: dict[str, Any]) -> None:
+    """Write ``files`` (name: bytes, or a callable writing to a path) as the folder ``out``.
+
+    They are written into a new hidden folder beside ``out`` (:mod:`minifw.atomic`), made
+    durable, then swapped in for ``out``: the outputs of a run appear together or not at all.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic.sweep(str(out.parent))
+    fd, staging = atomic.new_folder(str(out.parent))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, stat.S_IMODE(out.stat().st_mode) if out.is_dir() else 0o777 & ~umask)
+        for name, content in files.items():
+            path = Path(staging) / name
+            if callable(content):
+                content(path)
+            else:
+                path.write_bytes(content)
+            with open(path, "rb") as written:
+                os.fsync(written.fileno())
+        atomic.sync_folder(staging)
+        if out.is_dir():  # again: it may have changed while the network trained
+            _check_previous_run(out, text)
+        atomic.replace_folder(staging, str(out))
+    finally:
+        atomic.release(fd)
+        shutil.rmtree(staging, ignore_errors=True)  # gone if the swap happened
+
+
 def _train(args: argparse.Namespace) -> int:
     from minifw.plots import save_figure, training_curves_figure
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {args.out}: exists and is not a folder")
-    # checked before training, so that a bad folder costs nothing; created only after it,
-    # so that a failed run leaves no folder behind
-    base = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
-    if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {args.out}: cannot create a folder under {base} "
-                         f"({'not a folder' if not base.is_dir() else 'not writable'})")
+    out = _output_folder(args.out)
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
     if not args.quiet:
         hidden = " ".join(map(str, args.hidden)) or "none"
@@ -306,27 +403,31 @@ def _train(args: argparse.Namespace) -> int:
     result = train(args)
     n_train, n_test, n_in, n_out = result["sizes"]
     history = result["history"]
-
-    out.mkdir(parents=True, exist_ok=True)
-    minifw.save(out / "params.npz", result["params"])
-    _write_json(out / "history.json", history.to_dict())
     internal = ("run", "command", "quiet", "extra")
     settings = {k: v for k, v in vars(args).items() if k not in internal}
     settings.update(lr=lr, model=repr(result["model"]), inputs=n_in, classes=n_out,
                     train_samples=n_train, test_samples=n_test, minifw=minifw.__version__)
-    _write_json(out / "settings.json", settings)
     title = (f"{args.dataset}: train accuracy {result['train_accuracy']:.4f}, "
              f"test accuracy {result['test_accuracy']:.4f}")
-    save_figure(training_curves_figure(history, val_label="test", title=title),
-                out / "curves.png")
+    figure = training_curves_figure(history, val_label="test", title=title)
+    _write_outputs(out, args.out, {
+        "params.npz": lambda path: minifw.save(path, result["params"]),
+        "history.json": _json(history.to_dict()),
+        "settings.json": _json(settings),
+        "curves.png": lambda path: save_figure(figure, path),
+    })
 
     print(f"train accuracy {result['train_accuracy']:.4f}, "
           f"test accuracy {result['test_accuracy']:.4f} "
           f"({n_train} training and {n_test} test samples, {args.epochs} "
           f"epoch{'s' if args.epochs > 1 else ''} in "
           f"{result['seconds']:.2f} s)")
-    print(f"wrote {out / 'params.npz'}, history.json, settings.json, curves.png")
+    print(f"wrote {Path(args.out) / 'params.npz'}, history.json, settings.json, curves.png")
     return 0
+
+
+def _json(data: Any) -> bytes:
+    return (json.dumps(data, indent=2) + "\n").encode()
 
 
 # --- gradcheck --------------------------------------------------------------------------------
@@ -456,16 +557,24 @@ def _bench(args: argparse.Namespace) -> int:
 def _history_for_plot(path: str | None) -> tuple[Any, str]:
     if path is not None:
         try:
-            with open(path) as f:
+            with open(path, encoding="utf-8") as f:
                 data = json.load(f)
         except OSError as error:
             raise UsageError(f"cannot read --history {path}: {error.strerror}") from None
-        except json.JSONDecodeError as error:
+        except (ValueError, RecursionError) as error:  # not JSON, not UTF-8, nested too deep
             raise UsageError(f"--history {path} is not JSON: {error}") from None
         if not isinstance(data, dict) or not isinstance(data.get("loss"), list):
             raise UsageError(f"--history {path} holds no 'loss' list (write it with "
                              "'minifw train')")
-        return data, f"training curves from {path}"
+        from minifw.plots import check_history
+
+        try:
+            curves = check_history(data)
+        except ValueError as error:
+            raise UsageError(f"--history {path}: {error}") from None
+        if not curves["loss"]:
+            raise UsageError(f"--history {path} holds no losses: no epoch was recorded")
+        return curves, f"training curves from {path}"
     args = build_parser().parse_args(["train", "--quiet"])
     result = train(args)
     title = (f"minifw train (digits, defaults): train accuracy {result['train_accuracy']:.4f}, "
@@ -482,6 +591,11 @@ def _plot(args: argparse.Namespace) -> int:
         targets = {name: Path(args.out_dir) / f"{name}.png" for name in PLOT_NAMES}
     else:
         targets = {args.name: Path(args.out or f"{args.name}.png")}
+    for path in targets.values():
+        try:
+            atomic.replaceable(str(path), "plot")
+        except (ValueError, OSError) as error:
+            raise UsageError(str(error)) from None
     for name, path in targets.items():
         if name == "training_curves":
             history, title = _history_for_plot(args.history)
@@ -521,6 +635,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, OSError, FloatingPointError) as error:
         # What the library raises for bad data, settings and files: a message, not a bug.
         print(f"minifw: error: {_one_line(error)}", file=sys.stderr)
+    except MemoryError as error:
+        hint = " (try smaller --hidden sizes)" if args.command == "train" else ""
+        print(f"minifw {args.command}: error: out of memory: {_one_line(error)}{hint}",
+              file=sys.stderr)
     except KeyboardInterrupt:
         print("minifw: interrupted", file=sys.stderr)
         return 130

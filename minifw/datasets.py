@@ -18,16 +18,24 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import io
 import math
 import os
+import queue
+import stat
 import struct
-import tempfile
+import threading
+import time
 import urllib.request
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
+
+from minifw import atomic
+from minifw.limits import MAX_BYTES, MAX_RATIO, check_limits, declared_size_problem
 
 PathArg = str | os.PathLike[str]
 Split = tuple[np.ndarray, np.ndarray]
@@ -67,6 +75,9 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _IDX_UBYTE = 0x08
 _MNIST_CLASSES = 10
 _CHUNK_BYTES = 1 << 20
+
+MAX_DOWNLOAD_BYTES = 2**28
+"""The most bytes one download may send (256 MiB; the largest MNIST file is 9.9 MB)."""
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -133,7 +144,13 @@ def load_digits(
     return (images[train], targets[train]), (images[test], targets[test])
 
 
-def read_idx(path: PathArg, *, ndim: int | None = None) -> np.ndarray:
+def read_idx(
+    path: PathArg,
+    *,
+    ndim: int | None = None,
+    max_bytes: int | None = MAX_BYTES,
+    max_ratio: float | None = MAX_RATIO,
+) -> np.ndarray:
     """Read an IDX file of unsigned bytes (the MNIST format), gzipped or not.
 
     The header is a big-endian magic number ``0x000008NN`` (``NN`` = number of dimensions,
@@ -141,16 +158,25 @@ def read_idx(path: PathArg, *, ndim: int | None = None) -> np.ndarray:
     dimension, then the uint8 payload. A gzipped file is recognised by its content (it starts
     with the bytes 1f 8b), not by its name.
 
+    The file is read as a stream: the header first, whose sizes are checked (against the
+    file's size, or for gzip against the limits of :mod:`minifw.limits`) before the payload
+    is allocated, then exactly the payload it promises, then one byte more, which must not be
+    there. A gzip bomb is never decompressed beyond what its header promised.
+
     Arguments:
         path: the file.
         ndim: if given, the number of dimensions the file must have.
+        max_bytes: the most bytes the payload may declare (default 4 GiB; ``None``: no limit).
+        max_ratio: the most a gzipped payload may expand beyond the file's size (default 100
+            to 1; ``None``: no limit).
 
     Returns:
         A uint8 array shaped as the header says.
 
     Raises:
         ValueError: the file is not IDX of unsigned bytes, has other than ``ndim`` dimensions,
-            is a corrupt gzip stream, or its payload length does not match the header.
+            is a corrupt gzip stream, its payload length does not match the header, or the
+            header declares more than the limits allow.
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as folder:
@@ -162,21 +188,38 @@ def read_idx(path: PathArg, *, ndim: int | None = None) -> np.ndarray:
     if ndim is not None and (isinstance(ndim, bool) or not isinstance(ndim, (int, np.integer))
                              or not 1 <= ndim <= 255):
         raise ValueError(f"read_idx: ndim must be a whole number in 1..255 or None, got {ndim!r}")
+    check_limits(max_bytes, max_ratio, "read_idx")
     if path.is_dir():
         raise ValueError(f"{path}: is a folder, not an IDX file")
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"{path}: no such IDX file")
-    data = path.read_bytes()
-    if data[:2] == _GZIP_MAGIC:
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{path}: is {atomic.kind(mode)}, not an IDX file")
+    with open(path, "rb") as raw:
+        size = os.fstat(raw.fileno()).st_size
+        gzipped = raw.read(2) == _GZIP_MAGIC
+        raw.seek(0)
+        stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
         try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as error:
+            return _read_idx_stream(stream, path, ndim, size if gzipped else None,
+                                    size, max_bytes, max_ratio)
+        except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
+            if not gzipped:
+                raise
             raise ValueError(f"{path}: corrupt gzip data ({error})") from error
-    if len(data) < 4:
-        raise ValueError(f"{path}: {len(data)} bytes is too short for an IDX header (needs 4)")
-    magic = int.from_bytes(data[:4], "big")
-    dimensions = data[3]
-    if data[:2] != b"\x00\x00" or data[2] != _IDX_UBYTE or dimensions == 0:
+
+
+def _read_idx_stream(stream: io.BufferedIOBase, path: Path, ndim: int | None,
+                     compressed: int | None, size: int, max_bytes: int | None,
+                     max_ratio: float | None) -> np.ndarray:
+    """The IDX array from ``stream``; ``compressed`` is the gzip file's size, or None."""
+    head = _read_up_to(stream, 4)
+    if len(head) < 4:
+        raise ValueError(f"{path}: {len(head)} bytes is too short for an IDX header (needs 4)")
+    magic = int.from_bytes(head, "big")
+    dimensions = head[3]
+    if head[:2] != b"\x00\x00" or head[2] != _IDX_UBYTE or dimensions == 0:
         raise ValueError(
             f"{path}: not an IDX file of unsigned bytes: magic number 0x{magic:08x}, expected "
             "0x000008NN (0x00000803 for images, 0x00000801 for labels)"
@@ -187,22 +230,43 @@ def read_idx(path: PathArg, *, ndim: int | None = None) -> np.ndarray:
             f"(magic 0x{0x800 + ndim:08x})"
         )
     header_bytes = 4 + 4 * dimensions
-    if len(data) < header_bytes:
+    sizes = _read_up_to(stream, header_bytes - 4)
+    if len(sizes) < header_bytes - 4:
         raise ValueError(
-            f"{path}: truncated IDX header: {len(data)} bytes, the header of a "
+            f"{path}: truncated IDX header: {4 + len(sizes)} bytes, the header of a "
             f"{dimensions}-dimensional file needs {header_bytes}"
         )
-    shape: tuple[int, ...] = struct.unpack(f">{dimensions}I", data[4:header_bytes])
+    shape: tuple[int, ...] = struct.unpack(f">{dimensions}I", sizes)
     expected = math.prod(shape)
-    actual = len(data) - header_bytes
-    if actual != expected:
-        raise ValueError(
-            f"{path}: the header promises {expected} bytes of data for shape {shape}, "
-            f"but the file holds {actual} (truncated or corrupt)"
-        )
-    # Copied so the result is writable and does not keep the whole file's bytes alive.
-    array: np.ndarray = np.frombuffer(data, dtype=np.uint8, offset=header_bytes).reshape(shape)
-    return array.copy()
+    if compressed is None and size - header_bytes != expected:
+        raise _length_error(path, expected, shape, str(size - header_bytes))
+    problem = declared_size_problem(expected, compressed, max_bytes, max_ratio)
+    if problem:
+        raise ValueError(f"{path}: the header of shape {shape} {problem}; pass max_bytes= or "
+                         "max_ratio= to read a file you trust")
+    array = np.empty(expected, dtype=np.uint8)
+    view, done = array.data, 0
+    while done < expected:
+        n = stream.readinto(view[done : done + _CHUNK_BYTES])
+        if not n:
+            raise _length_error(path, expected, shape, str(done))
+        done += n
+    if stream.read(1):  # and, for gzip, its CRC-32 and length are checked at the end
+        raise _length_error(path, expected, shape, f"more than {expected}")
+    return array.reshape(shape)
+
+
+def _read_up_to(stream: io.BufferedIOBase, n: int) -> bytes:
+    """Up to ``n`` bytes: fewer only at the end of the stream."""
+    data = b""
+    while len(data) < n and (chunk := stream.read(n - len(data))):
+        data += chunk
+    return data
+
+
+def _length_error(path: Path, expected: int, shape: tuple[int, ...], actual: str) -> ValueError:
+    return ValueError(f"{path}: the header promises {expected} bytes of data for shape {shape}, "
+                      f"but the file holds {actual} (truncated or corrupt)")
 
 
 def write_idx(path: PathArg, array: np.ndarray) -> None:
@@ -255,8 +319,11 @@ def load_mnist(
     ``~/.cache/minifw/mnist``). Each may be there gzipped (``train-images-idx3-ubyte.gz``) or
     not (``train-images-idx3-ubyte``). Missing files are downloaded, when ``download`` is
     true, from ``mirror``, else ``MINIFW_MNIST_MIRROR``, else :data:`DEFAULT_MNIST_MIRROR`;
-    each download is checked against its SHA-256 and only then moved into the folder, so no
-    partial or unverified file is ever left there. Files already in the folder are trusted.
+    each download must finish within ``timeout`` and match its SHA-256, and only then is it
+    moved into the folder, so no partial or unverified file is ever left there. Files already
+    in the folder are trusted, but read as :func:`read_idx` reads (checked as they stream,
+    within its limits); images and labels must agree in number, and training and test images
+    in size.
 
     Arguments:
         normalize: pixels as float32 in [0, 1]; otherwise the raw uint8 values 0..255.
@@ -266,7 +333,7 @@ def load_mnist(
         mirror: base URL of the download; the file names are appended to it.
         download: whether missing files may be downloaded.
         sha256: hex digests of the gzipped files by name (default :data:`MNIST_SHA256`).
-        timeout: seconds to wait on the network before giving up.
+        timeout: the most seconds each file's whole download may take (connecting included).
 
     Returns:
         ``((x_train, t_train), (x_test, t_test))``.
@@ -274,7 +341,8 @@ def load_mnist(
     Raises:
         DatasetNotFoundError: files are missing and ``download`` is false or the download
             failed; the message lists the files and the folder to put them in.
-        ValueError: a download does not match its digest, or a file is not valid MNIST IDX.
+        ValueError: a download does not match its digest, a file is not valid MNIST IDX, or
+            the training and test images differ in size.
 
     >>> import tempfile
     >>> labels = np.array([3, 7], dtype=np.uint8)
@@ -286,6 +354,10 @@ def load_mnist(
     >>> x_train.shape, x_train.dtype, t_train.tolist()
     ((2, 784), dtype('float32'), [3, 7])
     """
+    real = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+    if not (real and math.isfinite(timeout) and timeout > 0):
+        raise ValueError(f"load_mnist: timeout must be a finite number of seconds > 0, got "
+                         f"{timeout!r}")
     folder = _mnist_folder(cache_dir)
     found: dict[str, Path] = {}
     missing: list[str] = []
@@ -311,13 +383,15 @@ def load_mnist(
                 raise DatasetNotFoundError(message) from error
 
     paths = {role: found[name] for role, name in MNIST_FILES.items()}
-    splits = [
-        _mnist_split(
-            paths[f"{part}_images"], paths[f"{part}_labels"], normalize, flatten, one_hot_label
-        )
-        for part in ("train", "test")
-    ]
-    return splits[0], splits[1]
+    train, test = (_read_split(paths[f"{part}_images"], paths[f"{part}_labels"])
+                   for part in ("train", "test"))
+    if train[0].shape[1:] != test[0].shape[1:]:
+        sizes = [f"{path} holds images of {h}x{w}" for path, (h, w) in (
+            (paths["train_images"], train[0].shape[1:]), (paths["test_images"], test[0].shape[1:]))]
+        raise ValueError(f"{sizes[0]} but {sizes[1]}: training and test images must have the "
+                         "same size")
+    return (_shape_split(*train, normalize, flatten, one_hot_label),
+            _shape_split(*test, normalize, flatten, one_hot_label))
 
 
 def _path_arg(path: object, what: str) -> Path:
@@ -364,44 +438,91 @@ def _download(
 ) -> Path:
     """Download ``base_url + name`` into ``folder`` if it matches its SHA-256; return the path.
 
-    The data goes to a temporary file in ``folder`` that is renamed only after the digest
-    matched, so readers never see a partial file, and it is removed on any failure.
+    The data goes to a temporary file in ``folder`` (:mod:`minifw.atomic`) that is renamed
+    only after the digest matched, so readers never see a partial file; it is removed on any
+    failure, and one left by a killed process is removed by the next download.
     """
     if name not in digests:
         raise ValueError(f"no SHA-256 digest known for {name}; cannot verify its download")
     expected = digests[name].lower()
     url = (base_url if base_url.endswith("/") else base_url + "/") + name
     folder.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
-    try:
+
+    def fill(output: BinaryIO) -> None:
         digest = hashlib.sha256()
-        with (
-            os.fdopen(descriptor, "wb") as output,
-            urllib.request.urlopen(url, timeout=timeout) as response,
-        ):
-            while chunk := response.read(_CHUNK_BYTES):
-                digest.update(chunk)
-                output.write(chunk)
-            output.flush()
-            os.fsync(output.fileno())
+        for chunk in _fetch(url, timeout):
+            digest.update(chunk)
+            output.write(chunk)
         actual = digest.hexdigest()
-        if actual != expected:
+        if actual != expected:  # raised before the rename: nothing is kept
             raise ValueError(
                 f"checksum mismatch for {name} downloaded from {url}: expected SHA-256 "
                 f"{expected}, got {actual}; the file was not kept"
             )
-        destination = folder / name
-        os.replace(temporary, destination)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return destination
+
+    atomic.write_file(atomic.replaceable(str(folder / name), "load_mnist"), fill)
+    return folder / name
 
 
-def _mnist_split(
-    images_path: Path, labels_path: Path, normalize: bool, flatten: bool, one_hot_label: bool
-) -> Split:
-    """Read one images file and its labels file and shape them as :func:`load_mnist` says."""
+def _fetch(url: str, timeout: float) -> Iterator[bytes]:
+    """The bytes at ``url``, chunk by chunk, all of them within ``timeout`` seconds.
+
+    ``urlopen``'s timeout bounds each network operation, not their sum: a mirror that sends a
+    byte every two seconds never trips a timeout of three. So the connection is read by a
+    thread, and this generator gives up (``TimeoutError``) when the whole download has taken
+    ``timeout``; the thread then stops at its next chunk, or at the socket's own timeout.
+    At most :data:`MAX_DOWNLOAD_BYTES` are accepted.
+    """
+    chunks: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=64)
+    stop = threading.Event()
+
+    def put(item: bytes | BaseException) -> None:
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read() -> None:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                read1 = getattr(response, "read1", response.read)  # one recv, not a full chunk
+                while not stop.is_set():
+                    chunk = read1(_CHUNK_BYTES)
+                    put(chunk)
+                    if not chunk:
+                        return
+        except BaseException as error:  # handed to the caller
+            put(error)
+
+    deadline = time.monotonic() + timeout
+    threading.Thread(target=read, name="minifw-download", daemon=True).start()
+    received = 0
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                if left <= 0:
+                    raise queue.Empty
+                item = chunks.get(timeout=left)
+            except queue.Empty:
+                raise TimeoutError(f"the download of {url} did not finish within "
+                                   f"timeout={timeout:g} s") from None
+            if isinstance(item, BaseException):
+                raise item
+            if not item:
+                return
+            received += len(item)
+            if received > MAX_DOWNLOAD_BYTES:
+                raise ValueError(f"the download of {url} sent more than {MAX_DOWNLOAD_BYTES} "
+                                 "bytes, more than any MNIST file; it was not kept")
+            yield item
+    finally:
+        stop.set()
+
+def _read_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One images file (N, height, width) and its labels file (N,), checked against each other."""
     images = read_idx(images_path, ndim=3)
     labels = read_idx(labels_path, ndim=1)
     if len(images) != len(labels):
@@ -412,6 +533,12 @@ def _mnist_split(
         raise ValueError(
             f"{labels_path}: label {int(labels.max())} is not a digit 0..{_MNIST_CLASSES - 1}"
         )
+    return images, labels
+
+
+def _shape_split(images: np.ndarray, labels: np.ndarray, normalize: bool, flatten: bool,
+                 one_hot_label: bool) -> Split:
+    """Images and labels as :func:`load_mnist` returns them."""
     count, height, width = images.shape
     x: np.ndarray = images.astype(np.float32) / np.float32(255.0) if normalize else images
     x = x.reshape(count, height * width) if flatten else x.reshape(count, 1, height, width)

@@ -15,6 +15,8 @@ figure atomically; ``minifw plot NAME --out FILE`` does both.
 from __future__ import annotations
 
 import io
+import math
+import numbers
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -520,6 +522,52 @@ def vanishing_gradients_figure(depth: int = 8, seed: int = 0) -> Figure:
 # --- training curves --------------------------------------------------------------------------
 
 
+#: The curves of a :class:`minifw.History`, in the order ``to_dict`` gives them.
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def check_history(history: Any) -> dict[str, list[float]]:
+    """The curves of a :class:`minifw.History` (or of its ``to_dict()``), checked.
+
+    Each of :data:`HISTORY_KEYS` must be missing or a list of finite numbers (accuracies in
+    [0, 1]), none longer than ``loss`` (one entry per epoch); other keys are ignored.
+
+    Returns:
+        ``{key: list of floats}`` for every key of :data:`HISTORY_KEYS` (``[]`` if missing).
+
+    Raises:
+        TypeError: ``history`` is neither a ``History`` nor a mapping.
+        ValueError: a curve is not a list of finite numbers or is longer than ``loss``; the
+            message names the key and the entry.
+
+    >>> check_history({"loss": [1.0, float("nan")]})
+    Traceback (most recent call last):
+    ...
+    ValueError: history: 'loss'[1] is nan, not a finite number
+    """
+    h = history if isinstance(history, Mapping) else getattr(history, "to_dict", None)
+    if callable(h):
+        h = h()
+    if not isinstance(h, Mapping):
+        raise TypeError(f"history must be a History or a mapping of lists, got "
+                        f"{type(history).__name__}")
+    curves: dict[str, list[float]] = {}
+    for key in HISTORY_KEYS:
+        values = h.get(key, [])
+        if not isinstance(values, (list, tuple)):
+            raise ValueError(f"history: {key!r} is {values!r:.40}, not a list of numbers")
+        for i, v in enumerate(values):
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+                raise ValueError(f"history: {key!r}[{i}] is {v!r:.40}, not a finite number")
+            if key.endswith("accuracy") and not 0 <= float(v) <= 1:
+                raise ValueError(f"history: {key!r}[{i}] is {v!r}, not an accuracy in [0, 1]")
+        if len(values) > len(curves.get("loss", values)):
+            raise ValueError(f"history: {key!r} has {len(values)} entries for "
+                             f"{len(curves['loss'])} epochs of 'loss'")
+        curves[key] = [float(v) for v in values]
+    return curves
+
+
 def training_curves_figure(
     history: Any, *, val_label: str = "validation", title: str | None = None
 ) -> Figure:
@@ -527,7 +575,7 @@ def training_curves_figure(
 
     Arguments:
         history: a ``History`` or a mapping with ``loss``, ``accuracy``, ``val_loss`` and
-            ``val_accuracy`` lists (any may be empty).
+            ``val_accuracy`` lists (any may be empty), as :func:`check_history` accepts.
         val_label: what to call the validation data in the legend (e.g. ``"test"``).
         title: the figure's title.
 
@@ -539,12 +587,12 @@ def training_curves_figure(
     >>> len(fig.axes)
     2
     """
-    h: Mapping[str, Any] = history if isinstance(history, Mapping) else history.to_dict()
+    h = check_history(history)
     fig = Figure(figsize=(11, 4.5), layout="constrained")
     left, right = fig.subplots(1, 2)
     for ax, key, ylabel in ((left, "loss", "loss"), (right, "accuracy", "accuracy")):
         for prefix, label, style in (("", "train", "o-"), ("val_", val_label, "s--")):
-            values = list(h.get(prefix + key, []))
+            values = h[prefix + key]
             if prefix == "" and key == "loss":
                 label = "train (mean over the epoch's batches)"
             if values:

@@ -7,16 +7,23 @@ file, so the reader is checked against the format, not against its own writer. D
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
+import http.server
 import io
 import struct
+import threading
+import time
 import urllib.request
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from file_helpers import ROOT, peak_and_error, special_file
 
+from minifw import datasets
 from minifw.datasets import (
     MNIST_FILES,
     MNIST_SHA256,
@@ -505,6 +512,8 @@ class BrokenConnection(io.BytesIO):
             raise TimeoutError("the connection timed out")
         return super().read(10)
 
+    read1 = read  # the download reads what each recv brings
+
 
 def test_interrupted_download_leaves_no_partial_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -522,3 +531,199 @@ def test_interrupted_download_leaves_no_partial_file(
     assert requested == [("https://example.invalid/mnist/train-images-idx3-ubyte.gz", 2.5)]
     assert_names_files_and_folder(str(raised.value), list(CONTENTS), cache)
     assert list(cache.iterdir()) == []
+
+
+# --- issue 15: bounded reads, bounded downloads, consistent splits ----------------------
+
+
+def _gzip_of_zeros(header: bytes, mib: int) -> bytes:
+    """A gzip file of ``header`` then ``mib`` MiB of zeros, built from one repeated deflate
+    block, so that a 1 GiB payload costs a megabyte and no time (its CRC is left wrong: a
+    reader that got that far has already failed)."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    first = c.compress(header) + c.flush(zlib.Z_FULL_FLUSH)
+    block = c.compress(bytes(1 << 20)) + c.flush(zlib.Z_FULL_FLUSH)
+    body = first + block * mib + c.flush(zlib.Z_FINISH)
+    size = (len(header) + (mib << 20)) & 0xFFFFFFFF
+    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + body + struct.pack("<II", 0, size)
+
+
+def test_a_gzip_bomb_is_not_decompressed_beyond_what_its_header_promised(tmp_path: Path) -> None:
+    # the issue's 1 MB .gz: a header for ten 28x28 images, then 1 GiB of zeros
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(_gzip_of_zeros(idx_bytes(np.zeros((10, 28, 28), np.uint8))[:16], 1024))
+    assert path.stat().st_size < 1.2e6
+    start = time.perf_counter()
+    peak, error = peak_and_error(lambda: read_idx(path), (ValueError,))
+    assert error is not None and "7840" in str(error) and str(path) in str(error), error
+    assert peak < 16e6 and time.perf_counter() - start < 2, peak
+
+
+@pytest.mark.parametrize("shape", [(2**20, 2**10, 2**10), (60000, 28, 28)])
+def test_a_header_declaring_more_than_the_limits_is_refused_before_allocating(
+    tmp_path: Path, shape: tuple[int, ...]
+) -> None:
+    header = struct.pack(">I3I", 0x803, *shape)
+    path = tmp_path / "images.gz"
+    path.write_bytes(gzip.compress(header + bytes(1000)))  # 1 TiB, or 47 MB from 1 kB
+    peak, error = peak_and_error(lambda: read_idx(path), (ValueError,))
+    assert error is not None and str(path) in str(error) and "declares" in str(error), error
+    assert peak < 1e6
+    plain = tmp_path / "images"
+    plain.write_bytes(header + bytes(1000))  # not gzipped: checked against the file's size
+    with pytest.raises(ValueError, match=r"images.*promises.*holds 1000"):
+        read_idx(plain)
+
+
+def test_the_limits_can_be_raised_for_a_file_one_trusts(tmp_path: Path) -> None:
+    path = tmp_path / "images.gz"
+    path.write_bytes(gzip.compress(idx_bytes(np.zeros((300, 64, 64), np.uint8))))  # 1.2 MB of 0
+    with pytest.raises(ValueError, match="max_ratio"):
+        read_idx(path)
+    assert read_idx(path, max_ratio=None).shape == (300, 64, 64)
+    with pytest.raises(ValueError, match="max_bytes=1000"):
+        read_idx(path, max_bytes=1000, max_ratio=None)
+    with pytest.raises(ValueError, match="max_bytes"):
+        read_idx(path, max_bytes=-1)
+
+
+def test_a_gzip_stream_longer_than_its_header_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "labels.gz"
+    path.write_bytes(gzip.compress(idx_bytes(TRAIN_LABELS) + b"\x00\x01"))
+    with pytest.raises(ValueError, match=r"labels\.gz.*5 bytes.*more than 5"):
+        read_idx(path)
+
+
+def test_a_flipped_bit_in_a_gzip_payload_is_caught_by_its_crc(tmp_path: Path) -> None:
+    data = bytearray(gzip.compress(idx_bytes(TRAIN_LABELS), mtime=0))
+    path = tmp_path / "labels.gz"
+    refused = 0
+    for i in range(10, len(data)):  # everything after gzip's 10-byte header
+        for bit in range(8):
+            damaged = bytearray(data)
+            damaged[i] ^= 1 << bit
+            path.write_bytes(bytes(damaged))
+            try:
+                got = read_idx(path)
+            except ValueError as error:
+                assert str(path) in str(error)
+                refused += 1
+            else:
+                np.testing.assert_array_equal(got, TRAIN_LABELS)
+    assert refused >= 8 * (len(data) - 10) - 16  # at most a few flips deflate does not read
+
+
+def test_read_idx_of_a_fifo_or_a_device_is_refused_without_blocking(tmp_path: Path) -> None:
+    for kind, words in (("fifo", "FIFO"), ("device", "character device")):
+        if kind == "device" and not ROOT:
+            continue  # making a device node needs root
+        with special_file(tmp_path / kind, kind), pytest.raises(ValueError, match=words):
+            read_idx(tmp_path / kind)
+
+
+def test_training_and_test_images_of_different_sizes_are_refused(tmp_path: Path) -> None:
+    write_mnist(tmp_path)
+    small = np.zeros((5, 3, 5), np.uint8)
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(small)))
+    with pytest.raises(ValueError, match=r"train-images.*3x5.*t10k-images.*28x28.*same size"):
+        load_mnist(cache_dir=tmp_path, download=False)
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(
+        gzip.compress(idx_bytes(np.zeros((3, 3, 5), np.uint8))))
+    (x, _), (x_test, _) = load_mnist(cache_dir=tmp_path, download=False, flatten=False)
+    assert x.shape == (5, 1, 3, 5) and x_test.shape == (3, 1, 3, 5)  # the same size: taken
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), "3", True])
+def test_load_mnist_refuses_a_timeout_that_is_not_a_positive_number(
+    tmp_path: Path, timeout: object
+) -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        load_mnist(cache_dir=tmp_path, timeout=timeout)  # type: ignore[arg-type]
+
+
+class SlowMirror:
+    """An HTTP server on 127.0.0.1 that answers every request one byte at a time.
+
+    ``where="body"`` sends its headers at once and then a byte every ``interval`` seconds;
+    ``where="headers"`` already trickles the status line. It runs in a thread of its own.
+    """
+
+    def __init__(self, where: str, interval: float = 0.25) -> None:
+        self.stop = threading.Event()
+        mirror = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                head = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"
+                if where == "body":
+                    self.wfile.write(head)
+                    head = b""
+                with contextlib.suppress(OSError):
+                    for byte in head + b"\x1f" * 100000:
+                        if mirror.stop.wait(interval):
+                            return
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/mnist/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> SlowMirror:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("where", ["body", "headers"])
+def test_the_timeout_bounds_the_whole_download_from_a_slow_mirror(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    monkeypatch.setenv("no_proxy", "*")
+    cache = tmp_path / "cache"
+    with SlowMirror(where) as mirror:  # a byte every 0.25 s: each read is well within 1 s
+        start = time.monotonic()
+        with pytest.raises(DatasetNotFoundError, match=r"did not finish within timeout=1 s"):
+            load_mnist(cache_dir=cache, mirror=mirror.url, timeout=1.0)
+        seconds = time.monotonic() - start
+    assert 0.9 < seconds < 2.5, seconds
+    assert list(cache.iterdir()) == []
+
+
+def test_a_download_larger_than_any_mnist_file_is_cut_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for name in CONTENTS:
+        (mirror / name).write_bytes(bytes(5000))
+    monkeypatch.setattr(datasets, "MAX_DOWNLOAD_BYTES", 4096)
+    with pytest.raises(ValueError, match="more than 4096 bytes"):
+        load_mnist(cache_dir=tmp_path / "cache", mirror=mirror.as_uri())
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_a_download_cleans_what_a_killed_download_left(tmp_path: Path) -> None:
+    digests = write_mnist(tmp_path / "mirror")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / ".minifw-abcd1234.tmp").write_bytes(b"half a download")
+    load_mnist(cache_dir=cache, mirror=(tmp_path / "mirror").as_uri(), sha256=digests)
+    assert leftovers(cache) == []
+
+
+def test_a_download_refuses_to_replace_what_is_not_a_file(tmp_path: Path) -> None:
+    digests = write_mnist(tmp_path / "mirror")
+    cache = tmp_path / "cache"
+    (cache / "train-images-idx3-ubyte.gz").mkdir(parents=True)  # "missing": not a file
+    with pytest.raises(ValueError, match="is a folder"):
+        load_mnist(cache_dir=cache, mirror=(tmp_path / "mirror").as_uri(), sha256=digests)
+    assert (cache / "train-images-idx3-ubyte.gz").is_dir()

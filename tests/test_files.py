@@ -7,6 +7,7 @@ import zipfile
 
 import numpy as onp
 import pytest
+from file_helpers import assert_same_tree
 
 import minifw as mf
 from minifw import files
@@ -21,21 +22,11 @@ def _params():
     }
 
 
-def _assert_same(a, b):
-    assert isinstance(b, dict) and list(a) == list(b)
-    for k in a:
-        if isinstance(a[k], dict):
-            _assert_same(a[k], b[k])
-        else:
-            assert b[k].dtype == a[k].dtype and b[k].shape == a[k].shape, k
-            assert b[k].tobytes() == a[k].tobytes(), k
-
-
 def test_roundtrip_keeps_nested_keys_arrays_and_dtypes(tmp_path):
     params = _params()
     path = tmp_path / "params.npz"
     mf.save(path, params)
-    _assert_same(params, mf.load(path))
+    assert_same_tree(params, mf.load(path))
 
 
 def test_roundtrip_of_a_trained_model(tmp_path):
@@ -52,7 +43,7 @@ def test_file_is_written_at_exactly_the_path_with_no_leftovers(tmp_path):
     mf.save(path, _params())
     assert sorted(os.listdir(tmp_path)) == ["weights.bin"]
     assert zipfile.is_zipfile(path)
-    _assert_same(_params(), mf.load(path))
+    assert_same_tree(_params(), mf.load(path))
 
 
 def test_overwrite_replaces_the_file(tmp_path):
@@ -197,3 +188,82 @@ def test_pathlike_and_str_paths(tmp_path):
     p = pathlib.Path(tmp_path) / "x.npz"
     mf.save(p, {"w": onp.ones(2)})
     assert mf.load(str(p))["w"].tolist() == [1.0, 1.0]
+
+
+# --- keys: refused before anything is written (issue 15, items 1 and 10) ----------------------
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"a\0b": onp.ones(1)}, "NUL"),
+    ({"0": {"W\0": onp.ones(1)}}, "NUL"),
+    ({"\0": {}}, "NUL"),
+    ({"a\ud800": onp.ones(1)}, "UTF-8"),
+    ({"k" * 70_000: onp.ones(1)}, "zip member name"),
+    ({"0": {"é" * 33_000: onp.ones(1)}}, "zip member name"),  # 66,000 bytes in UTF-8
+    ({"allow_pickle": onp.ones(1)}, "savez"),
+    ({"file": onp.ones(1)}, "savez"),
+])
+def test_keys_a_zip_cannot_hold_are_refused_before_writing(tmp_path, bad, message):
+    path = tmp_path / "p.npz"
+    mf.save(path, {"keep": onp.arange(3.0)})
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=message):
+        mf.save(path, bad)
+    assert path.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["p.npz"]
+
+
+def test_the_longest_name_a_zip_holds_round_trips(tmp_path):
+    key = "k" * (files.MAX_NAME_BYTES - len(".npy"))
+    mf.save(tmp_path / "p.npz", {key: onp.ones(2)})
+    assert list(mf.load(tmp_path / "p.npz")) == [key]
+
+
+def test_reserved_names_may_sit_below_the_top(tmp_path):
+    params = {"allow_pickle": {"file": onp.ones(2)}, "file": {}}
+    mf.save(tmp_path / "p.npz", params)
+    assert_same_tree(params, mf.load(tmp_path / "p.npz"))
+
+
+def test_odd_but_faithful_keys_round_trip(tmp_path):
+    params = {"é": {"W 1": onp.ones(1)}, "\U0001f600": onp.zeros(2), "tab\there": onp.ones(1),
+              "a/b": onp.ones(1), "-": {}}
+    mf.save(tmp_path / "p.npz", params)
+    assert_same_tree(params, mf.load(tmp_path / "p.npz"))
+
+
+def test_deep_and_self_containing_dicts_get_a_clear_error(tmp_path):
+    deep = leaf = {}
+    for _ in range(5000):  # far beyond the recursion limit: the walk has its own stack
+        leaf["a"] = leaf = {}
+    leaf["W"] = onp.ones(1)
+    mf.save(tmp_path / "deep.npz", deep)
+    loaded = mf.load(tmp_path / "deep.npz")
+    for _ in range(5000):
+        loaded = loaded["a"]
+    assert loaded["W"].tolist() == [1.0]
+    loop = {"W": onp.ones(1)}
+    loop["b"] = {"c": loop}
+    with pytest.raises(ValueError, match="'b.c' is a dict that contains itself"):
+        mf.save(tmp_path / "loop.npz", loop)
+    shared = {"W": onp.ones(1)}
+    mf.save(tmp_path / "shared.npz", {"a": shared, "b": shared})  # shared, not a cycle
+    assert list(mf.load(tmp_path / "shared.npz")) == ["a", "b"]
+    assert not (tmp_path / "loop.npz").exists()
+
+
+def test_load_limits_must_be_positive_numbers(tmp_path):
+    mf.save(tmp_path / "p.npz", {"a": onp.ones(1)})
+    for bad, error in ((0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="max_bytes"):
+            mf.load(tmp_path / "p.npz", max_bytes=bad)
+    for bad in (0.5, float("nan"), float("inf"), "100", True):
+        with pytest.raises(ValueError, match="max_ratio"):
+            mf.load(tmp_path / "p.npz", max_ratio=bad)
+    assert mf.load(tmp_path / "p.npz", max_bytes=None, max_ratio=None)["a"].tolist() == [1.0]
+
+
+def test_a_path_with_nul_is_refused(tmp_path):
+    for fn in (lambda p: mf.save(p, {"a": onp.ones(1)}), mf.load):
+        with pytest.raises(ValueError, match="NUL"):
+            fn(str(tmp_path / "p\0.npz"))
+    assert os.listdir(tmp_path) == []

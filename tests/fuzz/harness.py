@@ -41,6 +41,8 @@ CLASSES: dict[str, str] = {
     "structure": "parameter trees of the wrong structure (keys, nesting, leaf types)",
     "settings": "nonsensical settings (rates, steps, epochs, sizes, seeds, modes, paths)",
     "files": "truncated, corrupted, foreign and missing .npz and IDX files",
+    "bombs": "decompression bombs, and declared sizes beyond the file or the stated limits",
+    "faults": "FIFOs, devices, links, write-protected files, failing file systems, kills",
 }
 
 #: ``(entry point, input class) -> examples run``, filled by :func:`record`.

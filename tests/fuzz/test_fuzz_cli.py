@@ -236,11 +236,9 @@ def test_plot_with_a_bad_history_file_is_one_line(kind):
         status, out, err = run(["plot", "training_curves", "--history", path, "--out",
                                 os.path.join(d, "c.png")])
         assert "Traceback" not in out + err, (kind, err)
-        assert status in (0, 2), (kind, status, err)
-        if status == 2:
-            assert err.count("\n") == 1 and "error" in err, (kind, err)
-        else:
-            assert os.path.isfile(os.path.join(d, "c.png")), kind
+        assert status == 2, (kind, status, err)  # issue 15: none of these is a history
+        assert err.count("\n") == 1 and "error" in err, (kind, err)
+        assert not os.path.exists(os.path.join(d, "c.png")), kind
 
 
 @given(name=st.text(max_size=10), dpi=st.sampled_from(["110", "0", "-5", "nan", "1e9x"]))
@@ -262,3 +260,62 @@ def test_plot_to_an_unwritable_place_is_one_line(history):
             fh.write(history)
         refused(["plot", "training_curves", "--history", path, "--out",
                  os.path.join(path, "c.png")])  # a "folder" that is a file
+
+
+# --- issue 15 ---------------------------------------------------------------------------------
+
+BAD_VALUES = [None, "0.5", [0.5], {"a": 1}, True, float("nan"), float("inf"), -float("inf")]
+
+
+@given(key=st.sampled_from(["loss", "accuracy", "val_loss", "val_accuracy"]),
+       bad=st.sampled_from(BAD_VALUES + [1.5, -0.1]), at=st.integers(0, 2))
+def test_plot_refuses_a_history_with_a_bad_value_anywhere(key, bad, at):
+    record(ENTRY, "files")
+    if "accuracy" not in key and bad in (1.5, -0.1):
+        bad = None  # a loss of 1.5 is a loss
+    history = {"loss": [1.0, 0.5, 0.25], "accuracy": [0.1, 0.5, 0.9]}
+    history[key] = list(history.get(key, [0.5, 0.5, 0.5]))
+    history[key][at] = bad
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "h.json")
+        with open(path, "w") as fh:
+            json.dump(history, fh)
+        refused(["plot", "training_curves", "--history", path, "--out",
+                 os.path.join(d, "c.png")], key)
+        assert not os.path.exists(os.path.join(d, "c.png"))
+
+
+@given(option=st.sampled_from([["train", "--out"], ["train", "--data-dir"],
+                               ["plot", "activations", "--out"], ["plot", "all", "--out-dir"],
+                               ["plot", "training_curves", "--history"]]),
+       value=st.sampled_from(["", "a\0b"]))
+def test_empty_paths_are_refused(option, value):
+    record(ENTRY, "settings")
+    refused([*option, value], "expected a path")
+
+
+@given(names=st.lists(st.sampled_from(["notes.txt", ".DS_Store", "params.npz.bak", "old",
+                                       "params.npz", "curves.png"]), min_size=1, unique=True))
+def test_train_refuses_an_output_folder_holding_what_it_did_not_write(names):
+    record(ENTRY, "faults")
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "run")
+        os.mkdir(out)
+        for name in names:
+            with open(os.path.join(out, name), "w") as fh:
+                fh.write("mine")
+        status, _, err = run(["train", "--quiet", "--out", out])
+        if set(names) <= set(cli.OUTPUTS):
+            assert status == "accepted", err  # a previous run's outputs: replaced
+        else:
+            assert status == 2 and "did not write" in err and err.count("\n") == 1, err
+        assert sorted(os.listdir(out)) == sorted(names)
+
+
+@given(hidden=st.lists(st.integers(10**7, 10**9), min_size=1, max_size=3))
+def test_train_refuses_a_network_beyond_memory_in_one_line(hidden):
+    record(ENTRY, "settings")
+    with tempfile.TemporaryDirectory() as d:
+        refused(["train", "--quiet", "--hidden", *map(str, hidden), "--out",
+                 os.path.join(d, "run")], "out of memory")
+        assert os.listdir(d) == []

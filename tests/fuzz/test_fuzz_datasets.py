@@ -19,11 +19,13 @@ What "correct" means here (decided for issue 6):
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import tempfile
 
 import numpy as onp
 import pytest
+from file_helpers import ROOT, special_file
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -307,3 +309,103 @@ def test_gzip_of_garbage_is_refused(data):
             assert out.value.dtype == onp.uint8
         else:
             _damaged(out, path)
+
+
+# --- issue 15: streaming limits, image sizes, special files, downloads ------------------------
+
+
+@given(shape=st.tuples(st.integers(0, 2**20), st.integers(0, 64), st.integers(0, 64)),
+       payload=st.integers(0, 3000), gz=st.booleans())
+def test_a_header_is_held_to_its_payload_before_the_payload_is_allocated(shape, payload, gz):
+    record("datasets.read_idx", "bombs")
+    raw = bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in shape) + bytes(payload)
+    with _folder() as d:
+        path = _write_bytes(d, "f.gz" if gz else "f", gzip.compress(raw, mtime=0) if gz else raw)
+        out = call(read_idx, path)
+        if shape[0] * shape[1] * shape[2] == payload:
+            assert returned(out).shape == shape
+        else:
+            _damaged(out, path)
+
+
+@given(mib=st.integers(2, 6), ratio=st.sampled_from([None, 50.0, 5000.0]))
+def test_a_gzip_of_zeros_beyond_the_ratio_is_refused_unless_allowed(mib, ratio):
+    record("datasets.read_idx", "bombs")
+    a = onp.zeros((mib, 1024, 1024), onp.uint8)
+    with _folder() as d:
+        path = os.path.join(d, "f.gz")
+        write_idx(path, a)  # about 1000 to 1
+        out = call(read_idx, path, max_ratio=ratio)
+        if ratio is None or ratio > 1100:
+            assert returned(out).shape == a.shape
+        else:
+            assert "max_ratio" in str(refused(out, "f.gz"))
+
+
+@given(train=st.tuples(st.integers(1, 30), st.integers(1, 30)),
+       test=st.tuples(st.integers(1, 30), st.integers(1, 30)))
+def test_load_mnist_refuses_training_and_test_images_of_different_sizes(train, test):
+    record("datasets.load_mnist", "shape")
+    with _folder() as d:
+        for prefix, (h, w) in (("train", train), ("t10k", test)):
+            write_idx(os.path.join(d, f"{prefix}-images-idx3-ubyte.gz"),
+                      onp.ones((2, h, w), onp.uint8))
+            write_idx(os.path.join(d, f"{prefix}-labels-idx1-ubyte.gz"),
+                      onp.array([1, 2], onp.uint8))
+        out = call(load_mnist, cache_dir=d, download=False, flatten=False)
+        if train == test:
+            (x, _), (x_test, _) = returned(out)
+            assert x.shape[2:] == x_test.shape[2:] == train
+        else:
+            e = refused(out, "same size")
+            assert f"{train[0]}x{train[1]}" in str(e) and f"{test[0]}x{test[1]}" in str(e)
+
+
+@given(kind=st.sampled_from(["fifo", "device", "socket", "link to fifo"]))
+def test_read_idx_refuses_what_is_not_a_regular_file_without_blocking(kind):
+    record("datasets.read_idx", "faults")
+    if kind == "device" and not ROOT:
+        return  # making a device node needs root
+    with _folder() as d, special_file(os.path.join(d, "f"), kind):
+        refused(call(read_idx, os.path.join(d, "f")), "not an IDX file")
+
+
+class _Response(io.BytesIO):
+    """A fake HTTP response: ``chunks`` then, if given, ``error``."""
+
+    def __init__(self, chunks, error):
+        super().__init__()
+        self.chunks, self.error = list(chunks), error
+
+    def read1(self, n=-1):
+        if self.chunks:
+            return self.chunks.pop(0)
+        if self.error is not None:
+            raise self.error
+        return b""
+
+    read = read1
+
+
+@given(chunks=st.lists(st.binary(min_size=1, max_size=64), max_size=5),
+       error=st.sampled_from([None, TimeoutError("timed out"), ConnectionResetError(104, "reset"),
+                              OSError(101, "Network is unreachable")]),
+       at_open=st.booleans())
+def test_a_failing_download_keeps_nothing_and_names_the_missing_files(chunks, error, at_open):
+    record("datasets.load_mnist", "faults")
+    import urllib.request
+
+    def urlopen(url, timeout):
+        if at_open and error is not None:
+            raise error
+        return _Response(chunks, error)
+
+    with _folder() as d, pytest.MonkeyPatch.context() as m:
+        m.setattr(urllib.request, "urlopen", urlopen)
+        out = call(load_mnist, cache_dir=d, mirror="https://example.invalid/mnist")
+        if error is None:  # the bytes arrived, and are not MNIST's: the digest refuses them
+            refused(out, "checksum mismatch")
+        else:
+            e = refused(out, "download failed", types=(DatasetNotFoundError,))
+            assert all(name in str(e) for name in datasets.MNIST_FILES.values())
+        assert os.listdir(d) == []

@@ -20,14 +20,18 @@ What "correct" means here (decided for issue 6):
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import os
 import pickle
 import tempfile
+import warnings
 import zipfile
 
 import numpy as onp
 import pytest
+from file_helpers import ROOT, assert_same_tree, special_file
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -69,17 +73,6 @@ def _roundtrip(params):
         return returned(call(mf.load, path))
 
 
-def _same(a, b):
-    assert isinstance(b, dict) and list(a) == list(b), (list(a), list(b))
-    for k in a:
-        if isinstance(a[k], dict):
-            _same(a[k], b[k])
-        else:
-            x, y = onp.asarray(a[k]), b[k]
-            assert (x.dtype, x.shape) == (y.dtype, y.shape), k
-            assert onp.ascontiguousarray(x).tobytes() == y.tobytes(), k
-
-
 def trees(leaves, max_depth=2):
     return st.recursive(st.dictionaries(KEYS, leaves, max_size=3),
                         lambda children: st.dictionaries(KEYS, children, max_size=3),
@@ -90,7 +83,7 @@ def trees(leaves, max_depth=2):
 def test_nan_and_inf_are_saved_faithfully(params):
     record("mf.save", "nonfinite")
     record("mf.load", "nonfinite")
-    _same(params, _roundtrip(params))
+    assert_same_tree(params, _roundtrip(params))
 
 
 @given(params=trees(hnp.arrays(onp.float64, shapes(min_dims=0, max_dims=2),
@@ -98,7 +91,7 @@ def test_nan_and_inf_are_saved_faithfully(params):
 def test_huge_tiny_and_subnormal_values_are_saved_faithfully(params):
     record("mf.save", "extreme")
     record("mf.load", "extreme")
-    _same(params, _roundtrip(params))
+    assert_same_tree(params, _roundtrip(params))
 
 
 EMPTY = st.sampled_from([onp.zeros(0), onp.zeros((0, 3)), onp.zeros((2, 0, 1), onp.float32),
@@ -110,14 +103,14 @@ EMPTY = st.sampled_from([onp.zeros(0), onp.zeros((0, 3)), onp.zeros((2, 0, 1), o
 def test_empty_arrays_and_empty_sub_dicts_survive(params):
     record("mf.save", "empty")
     record("mf.load", "empty")
-    _same(params, _roundtrip(params))
+    assert_same_tree(params, _roundtrip(params))
 
 
 @given(params=trees(hnp.arrays(onp.float64, shapes(min_dims=0, max_dims=5, max_side=3))))
 def test_arrays_of_any_rank_survive(params):
     record("mf.save", "shape")
     record("mf.load", "shape")
-    _same(params, _roundtrip(params))
+    assert_same_tree(params, _roundtrip(params))
 
 
 @given(params=trees(st.sampled_from(INT_DTYPES).flatmap(
@@ -125,7 +118,7 @@ def test_arrays_of_any_rank_survive(params):
 def test_integer_and_boolean_arrays_keep_their_dtype(params):
     record("mf.save", "intbool")
     record("mf.load", "intbool")
-    _same(params, _roundtrip(params))
+    assert_same_tree(params, _roundtrip(params))
 
 
 @given(bad=non_real(max_dims=2), key=KEYS, data=st.data())
@@ -171,7 +164,7 @@ def test_awkward_layouts_are_saved_as_their_values(values, data):
 
     params = odd(values)
     before = snapshot(params)
-    _same(values, _roundtrip(params))
+    assert_same_tree(values, _roundtrip(params))
     assert snapshot(params) == before
 
 
@@ -253,7 +246,7 @@ def _flipped_byte(good: bytes, where: int, mask: int, expected) -> None:
     data[where] ^= mask
     out, path = _load_bytes(bytes(data))
     if out.error is None:
-        _same(expected, out.value)
+        assert_same_tree(expected, out.value)
     else:
         _damaged(out, path)
 
@@ -267,7 +260,7 @@ def test_many_flipped_bytes_are_refused_or_harmless(where, data):
         raw[i] = data.draw(st.integers(0, 255))
     out, path = _load_bytes(bytes(raw))
     if out.error is None:
-        _same(PARAMS, out.value)
+        assert_same_tree(PARAMS, out.value)
     else:
         _damaged(out, path)
 
@@ -425,3 +418,206 @@ def test_a_save_that_fails_midway_leaves_the_old_file_and_no_temp(where, monkeyp
             with pytest.raises(OSError, match="No space"):
                 mf.save(path, {"new": onp.zeros(2)})
         assert _read(path) == before and sorted(os.listdir(d)) == ["p.npz"]
+
+
+# --- issue 15: keys, flips of a 1000-element header, members, bombs, faults -------------------
+
+
+@given(key=KEYS, at=st.integers(0, 4), bad=st.sampled_from(["\0", "\ud800", "\udfff"]),
+       nested=st.booleans())
+def test_keys_a_zip_cannot_hold_are_refused_and_nothing_is_written(key, at, bad, nested):
+    record("mf.save", "structure")
+    key = key[:at] + bad + key[at:]
+    with _folder() as d:
+        path = os.path.join(d, "p.npz")
+        mf.save(path, PARAMS)
+        before = _read(path)
+        params = {"0": {key: onp.ones(1)}} if nested else {key: onp.ones(1)}
+        refused(call(mf.save, path, params), "NUL", "UTF-8")
+        assert _read(path) == before and sorted(os.listdir(d)) == ["p.npz"]
+
+
+@given(length=st.integers(65_532, 70_000))
+def test_paths_longer_than_a_zip_name_are_refused(length):
+    record("mf.save", "structure")
+    with _folder() as d:
+        refused(call(mf.save, os.path.join(d, "p.npz"), {"k" * length: onp.ones(1)}),
+                "zip member name")
+        assert os.listdir(d) == []
+
+
+THOUSAND = _saved_bytes({"W": onp.arange(1000.0)})
+
+
+@given(where=st.integers(0, 200), bit=st.integers(0, 7))
+def test_a_flipped_bit_in_the_headers_of_a_1000_element_array_is_refused_or_harmless(where,
+                                                                                     bit):
+    # the issue's silently wrong loads: (1000,) flipped to (0000,), a shifted header length
+    _flipped_byte(THOUSAND, where, 1 << bit, {"W": onp.arange(1000.0)})
+
+
+def _members(names_and_arrays):
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), zipfile.ZipFile(buf, "w") as zf:
+        warnings.simplefilter("ignore", UserWarning)  # "Duplicate name": what a hostile
+        # writer makes on purpose
+        for name, a in names_and_arrays:
+            with zf.open(name, "w") as m:
+                onp.lib.format.write_array(m, a)
+    return buf.getvalue()
+
+
+@given(names=st.lists(st.sampled_from(["W.npy", "b.npy", "0.W.npy", "1..npy", "W.npz", "W",
+                                       "a/b.npy", "x.npy.npy"]), min_size=1, max_size=4))
+def test_members_that_repeat_or_are_not_arrays_are_refused(names):
+    record("mf.load", "files")
+    data = _members([(n, onp.zeros(0, "u1") if n == "1..npy" else onp.ones(2)) for n in names])
+    out, path = _load_bytes(data)
+    bad = len(set(names)) < len(names) or any(not n.endswith(".npy") for n in names)
+    if bad:
+        _damaged(out, path)
+    else:  # "x.npy.npy" is the dotted path "x.npy": {"x": {"npy": ...}}
+        assert len(returned(out)) == len({n.split(".")[0] for n in names})
+
+
+@given(n=st.integers(0, 2**40), compressed=st.booleans(), extra=st.integers(0, 64))
+def test_declared_sizes_are_checked_before_anything_is_allocated(n, compressed, extra):
+    # a header claiming n float64 elements, over a few bytes of data: refused unless true,
+    # never a MemoryError or an allocation of what the header claims
+    record("mf.load", "bombs")
+    text = f"{{'descr': '<f8', 'fortran_order': False, 'shape': ({n},), }}".ljust(117) + "\n"
+    npy = b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text.encode()
+    npy += bytes(8 * min(n, 8) + extra)
+    buf = io.BytesIO()
+    method = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
+    with zipfile.ZipFile(buf, "w", method) as zf:
+        zf.writestr("W.npy", npy)
+    out, path = _load_bytes(buf.getvalue())
+    if n <= 8 and extra == 0:
+        assert returned(out)["W"].shape == (n,)
+    else:
+        _damaged(out, path)
+
+
+@given(mib=st.integers(2, 8), ratio=st.sampled_from([None, 10.0, 100.0, 2000.0]))
+def test_a_deflate_bomb_is_refused_unless_its_ratio_is_allowed(mib, ratio):
+    record("mf.load", "bombs")
+    n = (mib << 20) // 8
+    buf = io.BytesIO()
+    onp.savez_compressed(buf, W=onp.zeros(n))  # about 1000 to 1
+    out, path = _load_bytes_limited(buf.getvalue(), max_ratio=ratio)
+    if ratio is None or ratio >= 1100:
+        assert returned(out)["W"].shape == (n,)
+    else:
+        e = _damaged_error(out, path)
+        assert "max_ratio" in str(e) and "bomb" in str(e)
+
+
+@given(limit=st.integers(1, 20_000))
+def test_the_stated_maximum_is_exact(limit):
+    record("mf.load", "bombs")
+    out, path = _load_bytes_limited(THOUSAND, max_bytes=limit)
+    need = 1000 * 8 + 128
+    if limit >= need:
+        assert returned(out)["W"].shape == (1000,)
+    else:
+        assert "max_bytes" in str(_damaged_error(out, path))
+
+
+def _load_bytes_limited(data, **limits):
+    with _folder() as d:
+        path = os.path.join(d, "p.npz")
+        with open(path, "wb") as fh:
+            fh.write(data)
+        return call(mf.load, path, **limits), path
+
+
+def _damaged_error(out, path):
+    _damaged(out, path)
+    return out.error
+
+
+ERRNOS = [errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EIO, errno.EDQUOT, errno.ENAMETOOLONG,
+          errno.EPERM]
+
+
+@given(code=st.sampled_from(ERRNOS),
+       where=st.sampled_from(["mkstemp", "savez", "fsync", "chmod", "replace"]),
+       existing=st.booleans())
+def test_a_failing_file_system_names_the_target_and_changes_nothing(code, where, existing):
+    record("mf.save", "faults")
+    from minifw import atomic, files
+
+    with _folder() as d:
+        path = os.path.join(d, "p.npz")
+        before = None
+        if existing:
+            mf.save(path, PARAMS)
+            before = _read(path)
+
+        def fail(*args, **kwargs):
+            raise OSError(code, os.strerror(code), os.path.join(d, ".minifw-abcd1234.tmp"))
+
+        target = {"mkstemp": (atomic.tempfile, "mkstemp"), "savez": (files.onp, "savez"),
+                  "fsync": (files.os, "fsync"), "chmod": (files.os, "chmod"),
+                  "replace": (files.os, "replace")}[where]
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(*target, fail)
+            out = call(mf.save, path, {"new": onp.ones(2)})
+        e = out.error
+        assert isinstance(e, OSError) and e.errno == code, e
+        assert path in str(e) and ".minifw-" not in str(e), e
+        assert (_read(path) if existing else None) == before
+        assert sorted(os.listdir(d)) == (["p.npz"] if existing else [])
+
+
+@given(kind=st.sampled_from(["fifo", "device", "socket", "0444", "0400", "link to fifo",
+                             "folder"]))
+def test_save_replaces_only_a_regular_writable_file(kind):
+    record("mf.save", "faults")
+    if kind == "device" and not ROOT:
+        return  # making a device node needs root
+    with _folder() as d, contextlib.ExitStack() as stack:
+        path = os.path.join(d, "p.npz")
+        if kind in ("0444", "0400"):
+            mf.save(path, PARAMS)
+            os.chmod(path, int(kind, 8))
+        elif kind == "folder":
+            os.mkdir(path)
+        else:
+            stack.enter_context(special_file(path, kind))
+        kept = os.lstat(path)
+        out = call(mf.save, path, {"new": onp.ones(2)})
+        refused(out, "regular file", "write-protected", "folder",
+                types=(ValueError, PermissionError))
+        now = os.lstat(path)
+        assert (now.st_ino, now.st_mode, now.st_mtime_ns) == (kept.st_ino, kept.st_mode,
+                                                             kept.st_mtime_ns)
+        assert not [n for n in os.listdir(d) if n.startswith(".minifw-")]
+
+
+@given(names=st.lists(st.sampled_from([
+    ".minifw-abcd1234.tmp", ".minifw-zz_99_zz.tmp", ".minifw-abc.tmp", ".minifw-abcd1234.txt",
+    "minifw-abcd1234.tmp", ".minifw-ABCD1234.tmp", ".minifw-abcd1234.tmp.keep"]), unique=True,
+    max_size=5), kind=st.sampled_from(["file", "folder", "fifo", "link"]))
+def test_the_next_save_sweeps_exactly_the_stale_entries_of_its_pattern(names, kind):
+    record("mf.save", "faults")
+    from minifw.atomic import PATTERN
+
+    with _folder() as d:
+        for name in names:
+            path = os.path.join(d, name)
+            if kind == "file":
+                with open(path, "wb") as fh:
+                    fh.write(b"left by a killed save")
+            elif kind == "folder":
+                os.mkdir(path)
+                with open(os.path.join(path, "params.npz"), "wb") as fh:
+                    fh.write(b"half")
+            elif kind == "fifo":
+                os.mkfifo(path)
+            else:
+                os.symlink(os.path.join(d, "elsewhere"), path)
+        returned(call(mf.save, os.path.join(d, "p.npz"), PARAMS))
+        swept = {n for n in names if PATTERN.fullmatch(n) and kind in ("file", "folder")}
+        assert sorted(os.listdir(d)) == sorted({*names, "p.npz"} - swept)
