@@ -583,6 +583,7 @@ def check_layer(
     params = layer.init(gen) if params is None else params
     if not isinstance(params, dict):
         raise TypeError(f"check_layer: params must be a dict, got {type(params).__name__}")
+    params = copy_float(params)  # the layer never sees the caller's arrays
     if "x" in params:
         raise ValueError("check_layer: the layer has a parameter named 'x', the input's name")
     x = copy_float(x)

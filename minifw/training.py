@@ -284,7 +284,9 @@ def fit(
                              f"{type(validation).__name__} {validation!r:.60}")
         val = _as_float_data(*_check_data(*validation, "fit validation"))
         _preflight(model, loss, params, *val, "fit validation", with_loss=True)
-    classify = _is_classification(t)
+    # whole-number float labels were checked as labels by the preflight: they classify too
+    classify = _is_classification(t) or (t.ndim == 1 and isinstance(loss, _LABEL_LOSSES))
+
     def f(p: Tree, x: Any, t: Any) -> Any:  # the one scalar function behind everything
         return loss(model(p, x), t)
 

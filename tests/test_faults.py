@@ -9,7 +9,7 @@
 - **Saves.** A save that fails at any point (while numpy writes, at fsync, at chmod, at the
   rename; with ``OSError`` or ``KeyboardInterrupt``) leaves the previous file bit-identical and
   no temporary file behind; a process killed in the middle of a save leaves the previous file
-  intact (only a hidden ``.minifw-*.tmp`` beside it, which a crash cannot clean up).
+  intact (only a hidden ``.minifw-*.tmp`` beside it, which the next save into the folder removes).
 - **Non-finite losses.** A loss, gradient, step or validation loss that turns NaN or infinite
   stops training with ``FloatingPointError`` naming the epoch and batch (or epoch); the
   parameters keep their last finite values: those of a clean run of the steps before.

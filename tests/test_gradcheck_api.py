@@ -232,3 +232,19 @@ def test_strategies_build_working_networks(net):
 @given(x=testing.arrays(max_dims=3, max_side=4))
 def test_arrays_are_bounded(x):
     assert 1 <= x.ndim <= 3 and max(x.shape) <= 4 and onp.all(onp.abs(x) <= 3)
+
+
+def test_check_layer_never_hands_the_layer_the_callers_arrays():
+    class Mutating(mf.Layer):
+        def init(self, rng):
+            return {"w": onp.ones(2)}
+
+        def forward(self, params, x):
+            getval = getattr(params["w"], "_value", params["w"])
+            if isinstance(getval, onp.ndarray) and getval.flags.writeable:
+                getval[0] = 99.0  # a layer that scribbles on its params
+            return x * params["w"]
+
+    params = {"w": onp.ones(2)}
+    mf.check_layer(Mutating(), onp.ones((3, 2)), params)
+    assert params["w"].tolist() == [1.0, 1.0]

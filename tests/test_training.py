@@ -319,3 +319,13 @@ def test_accuracy_errors():
         mf.accuracy(model, {}, y[:0], onp.array([], dtype=int))
     with pytest.raises(ValueError, match=r"\(4, 2\)"):
         mf.accuracy(model, {}, y, onp.zeros((4, 2)))
+
+
+def test_whole_number_float_labels_record_accuracy():
+    rng = onp.random.default_rng(0)
+    x = rng.standard_normal((32, 2))
+    t = (x[:, 0] > 0).astype(float)  # 0.0 / 1.0: labels, checked as labels by the preflight
+    model = mf.Sequential(mf.Linear(2, 2))
+    h = mf.fit(model, mf.SoftmaxCrossEntropy(), mf.optim.SGD(lr=0.5), model.init(rng), x, t,
+               epochs=2, batch_size=8, rng=rng, progress=False)
+    assert len(h.accuracy) == 2
