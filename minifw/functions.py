@@ -33,6 +33,13 @@ from minifw.ops import Elementwise, Op
 
 Array = Any  # an ndarray, or an autograd box around one
 
+__all__ = [
+    "identity", "step", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "affine",
+    "sum_squares_error", "mean_squared_error", "cross_entropy_error", "softmax_cross_entropy",
+    "one_hot_targets", "check_labels", "check_finite", "all_finite", "real_number",
+    "NonFiniteError", "LossOp", "DELTA", "AFFINE",
+]
+
 #: Added inside the log of the cross-entropy, as in the book, so that log(0) never happens.
 DELTA = 1e-7
 

@@ -27,6 +27,13 @@ from minifw.ops import Op, forward_only, open_layers
 from minifw.tree import Tree, leaves
 
 
+#: What to do when autograd cannot trace a forward pass (in-place NumPy, plain NumPy calls).
+IN_PLACE_HINT = (
+    "differentiable code must use minifw.np (autograd.numpy) and create new arrays instead "
+    "of changing them: write `y = np.where(x > 0, x, 0.0)`, not `y = x.copy(); y[x <= 0] = 0`; "
+    "or give the layer a backward pass, so that its forward pass runs on plain arrays")
+
+
 class _Recorded(VJPNode):
     """A node that also keeps the call: its function, argument values, options and output."""
 
@@ -170,7 +177,13 @@ def trace(f: Callable[..., Any], params: Tree, args: tuple[Any, ...] = (), *,
     with trace_stack.new_trace() as t, mode as m:
         roots = [node_type.new_root() for _ in arrays]
         boxed = _rebuild(params, iter([new_box(a, t, r) for a, r in zip(arrays, roots)]))
-        out = f(boxed, *args)
+        try:
+            out = f(boxed, *args)
+        except (TypeError, AttributeError, ValueError) as e:
+            if "Box" not in str(e):
+                raise
+            raise type(e)(f"{e}. Autograd traced f and met NumPy it cannot follow: "
+                          f"{IN_PLACE_HINT}") from e
     traced = isbox(out) and out._trace == t  # else a constant here (maybe an outer box)
     return Tape(params, paths, arrays, roots, out._node if traced else None,
                 out._value if traced else out, m.bypassed if m is not None else 0)

@@ -179,3 +179,17 @@ def test_reexports_for_custom_layers():
     mf.defvjp(cube, lambda ans, x: lambda g: g * 3 * x**2)
     g = mf.grad(lambda w: cube(w).sum())(onp.array([2.0]))
     assert g.tolist() == [12.0]
+
+
+def test_in_place_numpy_in_differentiable_code_gets_the_fix_in_the_error():
+    class BookReLU(mf.Layer):  # the book's forward, as printed
+        def forward(self, params, x):
+            out = x.copy()
+            out[x <= 0] = 0
+            return out
+
+    model = mf.Sequential(mf.Linear(2, 2), BookReLU())
+    params = model.init(onp.random.default_rng(0))
+    with pytest.raises(AttributeError, match=r"np.where\(x > 0, x, 0.0\)"):
+        mf.grad(lambda p: mf.SumSquaresError()(model(p, onp.ones((1, 2))), onp.zeros((1, 2))))(
+            params)
