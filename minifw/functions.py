@@ -290,16 +290,22 @@ def softmax(x: Array) -> Array:
     array([0.5, 0.5])
     """
     x = _float(x)
-    if onp.ndim(x) == 0:
-        raise ValueError("softmax needs at least one axis, got a scalar")
-    if onp.shape(x)[-1] == 0:
-        raise ValueError(f"softmax over an empty last axis: x has shape {onp.shape(x)}")
+    check_softmax_input(x)
     return _SOFTMAX(x)
+
+
+def check_softmax_input(x: Array) -> None:
+    """``ValueError`` for a scalar or an empty last axis, which have no softmax."""
+    shape = onp.shape(getval(x))
+    if not shape:
+        raise ValueError("softmax needs at least one axis, got a scalar")
+    if shape[-1] == 0:
+        raise ValueError(f"softmax over an empty last axis: x has shape {shape}")
 
 
 def _rows(a: Array) -> Array:
     """Leading axes folded into one: ``(..., n) -> (rows, n)``."""
-    return a.reshape(-1, a.shape[-1])
+    return a if a.ndim == 2 else a.reshape(-1, a.shape[-1])
 
 
 def _affine(x: Array, W: Array, b: Array) -> Array:
@@ -386,10 +392,9 @@ def _batch_size(y: Array) -> int:
 
 
 def _checked(loss: LossOp, y: Array, t: Array,
-             domain: Callable[[Array], None] | None = None, labels: bool = False) -> Array:
-    """``loss(y, t)`` after the checks every loss makes (and ``domain(y)``, if given);
-    ``labels``: ``t`` holds checked labels, one per sample."""
-    _check_same_shape(y, getval(y) if labels else t, loss.name)
+             domain: Callable[[Array], None] | None = None) -> Array:
+    """``loss(y, t)`` after the checks every loss makes (and ``domain(y)``, if given)."""
+    _check_same_shape(y, t, loss.name)
     if domain is not None:
         domain(y)
     with onp.errstate(over="ignore", invalid="ignore"):
@@ -575,7 +580,12 @@ def softmax_cross_entropy(logits: Array, t: Array) -> Array:
     name = "softmax_cross_entropy"
     if onp.ndim(x) == 0:
         raise ValueError(f"{name} needs at least one axis, got a scalar")
-    if onp.ndim(x) <= 2 and onp.shape(getval(t)) == onp.shape(x)[:-1] and onp.size(x):
-        t = check_labels(getval(t), onp.shape(x)[-1], name)  # labels as they are
-        return _checked(SOFTMAX_CROSS_ENTROPY, x, t, labels=True)
+    shape = onp.shape(getval(x))
+    if len(shape) <= 2 and onp.shape(getval(t)) == shape[:-1] and 0 not in shape:
+        t = check_labels(getval(t), shape[-1], name)  # labels as they are: no one-hot
+        if not all_finite(getval(x)):
+            check_finite(x, name, "y")
+        with onp.errstate(over="ignore", invalid="ignore"):
+            value = SOFTMAX_CROSS_ENTROPY(x, t)
+        return _finite_loss(value, name, x, t)
     return _checked(SOFTMAX_CROSS_ENTROPY, x, one_hot_targets(x, t, name))

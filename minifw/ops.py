@@ -137,18 +137,21 @@ class Op:
               argnums: tuple[int, ...]) -> list[Any]:
         """The gradients of the arguments ``argnums`` for the cotangent ``g`` of ``y``."""
         if self.backward is not None:
-            needs = tuple(i in argnums for i in range(len(args)))
+            needs = tuple([i in argnums for i in range(len(args))])
             out = self.backward(g, y, *args, needs=needs, **options)
             if not isinstance(out, (tuple, list)):
                 raise TypeError(f"the backward pass of {self.name} must return a tuple of "
                                 f"gradients, got {type(out).__name__}")
             return [out[i] for i in argnums]
         vjps = self.vjps
-        if any(i >= len(vjps) or vjps[i] is None for i in argnums):
+        try:
+            return [vjps[i](g, y, *args, **options) for i in argnums]  # type: ignore[misc]
+        except (TypeError, IndexError):
             bad = [i for i in argnums if i >= len(vjps) or vjps[i] is None]
+            if not bad:
+                raise
             raise TypeError(f"{self.name} is not differentiable with respect to its argument "
-                            f"{bad[0]} (counting from 0)")
-        return [vjps[i](g, y, *args, **options) for i in argnums]  # type: ignore[misc]
+                            f"{bad[0]} (counting from 0)") from None
 
     def _vjp(self, argnums: tuple[int, ...], y: Any, args: tuple[Any, ...],
              options: dict[str, Any]) -> Callable[[Any], Any]:
@@ -242,10 +245,17 @@ def chain_grads(calls: list[tuple[Op, tuple[Any, ...], dict[str, Any], Any]], x:
     for k in range(len(calls) - 1, start - 1, -1):
         op, args, options, out = calls[k]
         through = k > start or needs[0]  # the running value's gradient is wanted
-        argnums = ((0,) if through else ()) + tuple(i for i, _ in plan[k])
+        if op.backward is None and all(op.vjps[i] is not None for i, _ in plan[k]):
+            vjps = op.vjps  # one VJP per wanted argument, called directly
+            for i, n in plan[k]:
+                gn = vjps[i](g, out, *args, **options)  # type: ignore[misc]
+                grads[n] = gn if grads[n] is None else grads[n] + gn
+            g = vjps[0](g, out, *args, **options) if through else None  # type: ignore[misc]
+            continue
+        argnums = ((0,) if through else ()) + tuple([i for i, _ in plan[k]])
         gs = op.grads(g, out, args, options, argnums)
         for (_, n), gn in zip(plan[k], gs[through:]):
             grads[n] = gn if grads[n] is None else grads[n] + gn
         g = gs[0] if through else None
-    return [g if needs[0] else None, *(gr if gr is not None or not need else onp.zeros_like(a)
-                                        for gr, a, need in zip(grads, arrays, needs[1:]))]
+    return [g if needs[0] else None, *[gr if gr is not None or not need else onp.zeros_like(a)
+                                        for gr, a, need in zip(grads, arrays, needs[1:])]]

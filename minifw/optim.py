@@ -112,8 +112,9 @@ class Optimizer:
         states, deltas = {}, []
         with onp.errstate(over="ignore", invalid="ignore"):  # overflow is refused below
             for path, p, g in triples:
-                g = onp.asarray(g)
-                if not isinstance(p, onp.ndarray) or p.dtype.kind != "f" or not p.flags.writeable:
+                g = g if type(g) is onp.ndarray else onp.asarray(g)
+                if type(p) is not onp.ndarray and not isinstance(p, onp.ndarray) or (
+                        p.dtype.kind != "f" or not p.flags.writeable):
                     raise TypeError(
                         f"parameter {path!r} must be a writeable float ndarray to update in "
                         f"place, got {type(p).__name__} {getattr(p, 'dtype', '')}")

@@ -26,7 +26,6 @@ from autograd.tracer import isbox, new_box, toposort, trace_stack
 from minifw.ops import Op, forward_only, open_layers
 from minifw.tree import Tree, leaves
 
-
 #: What to do when autograd cannot trace a forward pass (in-place NumPy, plain NumPy calls).
 IN_PLACE_HINT = (
     "differentiable code must use minifw.np (autograd.numpy) and create new arrays instead "

@@ -32,46 +32,46 @@ class Identity(Activation):
 class Step(Activation):
     """The step function (gradient 0)."""
 
-    def forward(self, params: Params, x: Any) -> Any:
-        return F.step(x)
+    op = F._STEP
 
 
 class Sigmoid(Activation):
     """The logistic sigmoid."""
 
-    def forward(self, params: Params, x: Any) -> Any:
-        return F.sigmoid(x)
+    op = F._SIGMOID
 
 
 class Tanh(Activation):
     """The hyperbolic tangent."""
 
-    def forward(self, params: Params, x: Any) -> Any:
-        return F.tanh(x)
+    op = F._TANH
 
 
 class ReLU(Activation):
     """``max(x, 0)``."""
 
-    def forward(self, params: Params, x: Any) -> Any:
-        return F.relu(x)
+    op = F._RELU
 
 
 class LeakyReLU(Activation):
     """``x`` for ``x > 0``, else ``alpha * x``."""
 
+    op = F._LEAKY_RELU
+
     def __init__(self, alpha: float = 0.01):
         self.alpha = F.real_number("LeakyReLU: alpha", alpha)
 
-    def forward(self, params: Params, x: Any) -> Any:
-        return F.leaky_relu(x, self.alpha)
+    def options(self) -> dict[str, Any]:
+        return {"alpha": self.alpha}
 
 
 class Softmax(Activation):
     """Softmax over the last axis."""
 
-    def forward(self, params: Params, x: Any) -> Any:
-        return F.softmax(x)
+    op = F._SOFTMAX
+
+    def check(self, params: Params, x: Any) -> None:
+        F.check_softmax_input(x)
 
 
 #: The activation layers by name, for strategies, the command line and reports.

@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 import numpy as onp
 from autograd.tracer import getval
 
+from minifw.functions import _float
 from minifw.ops import Op, bypass_backward
 from minifw.tree import flat, leaves
 
@@ -49,6 +50,10 @@ class Layer:
     - ``ops_only = True``: ``forward`` only applies minifw ops and layers to the running value
       (no other computation on it, nothing in place), so a ``Sequential`` may run its reverse
       pass itself. A layer with a backward pass is one op, and needs no such promise.
+    - ``op`` and ``param_names``: the layer is one op applied to ``x`` and its parameters in
+      that order (with ``options()`` as keywords, after ``check(params, x)``); then
+      ``forward`` need not be written, and a ``Sequential`` calls the op directly. The
+      built-in layers are written so.
 
     >>> class Double(Layer):
     ...     def forward(self, params, x):
@@ -60,6 +65,8 @@ class Layer:
     backward: Any = None
     per_sample: ClassVar[bool] = False
     ops_only: ClassVar[bool] = False
+    op: ClassVar[Op | None] = None
+    param_names: ClassVar[tuple[str, ...]] = ()
     _tells_need_x: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -73,7 +80,26 @@ class Layer:
 
     def forward(self, params: Params, x: Any) -> Any:
         """Compute the output for input ``x`` with parameters ``params``."""
-        raise NotImplementedError(f"{type(self).__name__} must define forward(self, params, x)")
+        if self.op is None:
+            raise NotImplementedError(f"{type(self).__name__} must define forward(self, params, "
+                                      "x)")
+        x = _float(x)
+        self.check(params, x)
+        return self.op(x, *[params[k] for k in self.param_names], **self.options())
+
+    def check(self, params: Params, x: Any) -> None:
+        """Raise ``ValueError``/``TypeError`` naming the problem if ``params`` or ``x`` do not
+        fit this layer (a layer that is one ``op``; the default checks nothing)."""
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments of this layer's ``op`` (its hyperparameters)."""
+        return {}
+
+    def one_op(self) -> bool:
+        """Whether the layer's call is exactly its ``op`` (no own ``forward`` or backward)."""
+        cls = type(self)
+        return (self.op is not None and self.backward is None and cls.forward is Layer.forward
+                and cls.__call__ is Layer.__call__)
 
     def __call__(self, params: Params, x: Any) -> Any:
         if self.backward is None or bypass_backward():

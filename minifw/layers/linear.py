@@ -66,6 +66,8 @@ class Linear(Layer):
     """
 
     ops_only = True
+    op = F.AFFINE
+    param_names = ("W", "b")
 
     def __init__(self, in_features: int, out_features: int, weight_init: str | float = "xavier"):
         self.in_features = whole("Linear: in_features", in_features)
@@ -77,21 +79,23 @@ class Linear(Layer):
         W = std * rng.standard_normal((self.in_features, self.out_features))
         return {"W": W, "b": onp.zeros(self.out_features)}
 
-    def forward(self, params: Params, x: Any) -> Any:
-        x = F._float(x)
+    def check(self, params: Params, x: Any) -> None:
         plain = getval(params)  # an autograd DictBox under autograd.grad itself
         if not isinstance(plain, dict) or "W" not in plain or "b" not in plain:
             got = list(plain) if isinstance(plain, dict) else type(plain).__name__
             raise TypeError(f"{self!r} expects params {{'W': ..., 'b': ...}}, got {got}")
-        W, b = params["W"], params["b"]
-        shape = onp.shape(getval(x))
+        shape = _shape(x)
         if not shape or shape[-1] != self.in_features:
             raise ValueError(f"{self!r} expects inputs whose last axis is {self.in_features}, "
                              f"got shape {shape}")
-        if onp.shape(getval(W)) != (self.in_features, self.out_features) or onp.shape(
-                getval(b)) != (self.out_features,):
+        W, b = params["W"], params["b"]
+        if _shape(W) != (self.in_features, self.out_features) or _shape(b) != (
+                self.out_features,):
             raise ValueError(
                 f"{self!r} expects W {(self.in_features, self.out_features)} and "
-                f"b {(self.out_features,)}, got W {onp.shape(getval(W))} and b "
-                f"{onp.shape(getval(b))}")
-        return F.AFFINE(x, W, b)
+                f"b {(self.out_features,)}, got W {_shape(W)} and b {_shape(b)}")
+
+
+def _shape(a: Any) -> tuple[int, ...]:
+    v = getval(a)
+    return v.shape if type(v) is onp.ndarray else onp.shape(v)

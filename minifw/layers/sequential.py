@@ -16,9 +16,11 @@ import numpy as onp
 from autograd.core import make_vjp
 from autograd.tracer import getval, isbox
 
-from minifw.layers.base import Layer, Params, _fill, _skeleton
+from minifw.functions import _float
+from minifw.layers.base import Layer, Params
 from minifw.ops import Op, chain_grads, mode, open_layers, recording
-from minifw.tree import flat
+from minifw.tape import _rebuild
+from minifw.tree import flat, tree_map
 
 
 def chainable(layer: Layer) -> bool:
@@ -46,6 +48,7 @@ class Sequential(Layer):
                 raise TypeError(f"Sequential: item {i} is {layer!r}, not a minifw.Layer")
         self.layers = tuple(layers)
         self.ops_only = all(map(chainable, self.layers))  # type: ignore[misc]
+        self._keys = tuple(str(i) for i in range(len(self.layers)))
 
     def init(self, rng: onp.random.Generator) -> Params:
         params = {}
@@ -59,8 +62,8 @@ class Sequential(Layer):
         if not isinstance(getval(params), dict):  # an autograd DictBox while traced
             raise TypeError(f"Sequential: params must be a dict keyed by position ('0', '1', "
                             f"...), got {type(params).__name__}")
-        for i, layer in enumerate(self.layers):
-            x = layer(params.get(str(i), {}), x)
+        for key, layer in zip(self._keys, self.layers):
+            x = layer(params.get(key, EMPTY), x)
         return x
 
     def __call__(self, params: Params, x: Any) -> Any:
@@ -69,7 +72,7 @@ class Sequential(Layer):
         arrays = flat(params)
         if not (isbox(x) or any(map(isbox, arrays))):
             return self.forward(params, x)
-        return SEQUENCE(x, *arrays, model=self, skeleton=_skeleton(params), calls=[])
+        return SEQUENCE(x, *arrays, model=self, tree=params, calls=[])
 
     def __len__(self) -> int:
         return len(self.layers)
@@ -81,22 +84,45 @@ class Sequential(Layer):
         return "Sequential(" + ", ".join(map(repr, self.layers)) + ")"
 
 
-def _forward(x: Any, *arrays: Any, model: Sequential, skeleton: Any, calls: list[Any]) -> Any:
+EMPTY: dict[str, Any] = {}
+
+
+def _run(model: Sequential, tree: Params, x: Any, calls: list[Any]) -> Any:
+    """``model``'s forward pass on plain arrays, each op call appended to ``calls``: a layer
+    that is one op runs it directly, any other layer is called while recording."""
+    for key, layer in zip(model._keys, model.layers):
+        p = tree.get(key, EMPTY)
+        if layer.one_op():
+            x = _float(x)
+            layer.check(p, x)
+            op = layer.op
+            args = (x, *[getval(p[k]) for k in layer.param_names])
+            options = layer.options()
+            x = op.forward(*args, **options)  # type: ignore[union-attr]
+            calls.append((op, args, options, x))
+        elif type(layer) is Sequential:
+            x = _run(layer, p, x, calls)
+        else:
+            x = layer(tree_map(getval, p), x)  # its ops (or itself, a backward's op) record
+    return x
+
+
+def _forward(x: Any, *arrays: Any, model: Sequential, tree: Params, calls: list[Any]) -> Any:
     with recording() as m:
-        y = model.forward(_fill(skeleton, iter(arrays)), x)
+        y = _run(model, tree, x, m.calls)
     calls.append(m.calls)
     return y
 
 
 def _backward(g: Any, y: Any, x: Any, *arrays: Any, needs: tuple[bool, ...], model: Sequential,
-              skeleton: Any, calls: list[Any]) -> list[Any]:
+              tree: Params, calls: list[Any]) -> list[Any]:
     grads = chain_grads(calls[0], x, arrays, y, g, needs)
     if grads is not None:
         return grads
     # not a chain of ops (e.g. a layer that says ops_only but is not): autograd traces the
     # forward pass again, one layer call at a time
     with open_layers():
-        vjp, _ = make_vjp(lambda xs: model.forward(_fill(skeleton, iter(xs[1:])), xs[0]),
+        vjp, _ = make_vjp(lambda xs: model.forward(_rebuild(tree, iter(xs[1:])), xs[0]),
                           (x, *arrays))
         return list(vjp(g))
 
