@@ -18,7 +18,13 @@ from autograd.extend import defvjp, primitive
 from minifw import functions, numerical, optim
 from minifw.files import load, save
 from minifw.functions import NonFiniteError
-from minifw.gradcheck import assert_grads_close, check_grads, check_layer
+from minifw.gradcheck import (
+    GradCheckReport,
+    GradCheckRow,
+    assert_grads_close,
+    check_grads,
+    check_layer,
+)
 from minifw.gradients import grad, value_and_grad
 from minifw.layers import (
     Identity,
@@ -41,7 +47,6 @@ from minifw.losses import (
 )
 from minifw.ops import Elementwise, Op
 from minifw.perceptron import Perceptron
-from minifw.report import GradCheckReport, GradCheckRow
 from minifw.training import History, accuracy, fit
 
 __version__ = "0.1.0"

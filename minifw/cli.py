@@ -80,6 +80,12 @@ def _whole(minimum: int) -> Any:
     return parse
 
 
+def _shape(text: str) -> tuple[int, ...]:
+    """``"1,8,8"`` -> ``(1, 8, 8)``."""
+    whole = _whole(1)
+    return tuple(whole(part.strip()) for part in text.split(","))
+
+
 def _path(text: str) -> str:
     if not text or "\0" in text:
         raise argparse.ArgumentTypeError(f"expected a path, got {text!r}")
@@ -176,7 +182,11 @@ def build_parser() -> _Parser:
     check.add_argument("--seed", type=_whole(0), default=0,
                        help="seeds the drawn examples (default: %(default)s)")
     check.add_argument("--in-features", type=_whole(1), default=None, metavar="N",
-                       help="the input width (default: the layer's in_features, else 4)")
+                       help="the input width (default: the layer's in_features, else guessed "
+                       "from its weights, else 4; a guess is noted in the report)")
+    check.add_argument("--input-shape", type=_shape, default=None, metavar="C,H,W",
+                       help="the shape of one input sample, without the batch axis (e.g. "
+                       "1,8,8 for images with one channel), for layers of 4-D inputs")
     check.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                        help="the dtype of inputs and parameters (default: %(default)s)")
     check.add_argument("--traceback", action="store_true",
@@ -523,7 +533,7 @@ def _gradcheck(args: argparse.Namespace) -> int:
     try:
         report = check_layer_property(layer, mode=args.mode, max_examples=args.examples,
                                       seed=args.seed, in_features=args.in_features,
-                                      dtype=args.dtype)
+                                      input_shape=args.input_shape, dtype=args.dtype)
     except Exception as error:
         if args.traceback:
             raise

@@ -80,13 +80,20 @@ def evaluate_at(f: Callable[[Tree], Any], tree: Tree, a: onp.ndarray, idx: Any, 
         a[idx] = old
 
 
-def work_tree(x: Tree) -> Tree:
-    """``x`` itself if every leaf is a writeable float ndarray, else a float64 copy of it."""
-    in_place = all(
-        isinstance(a, onp.ndarray) and a.dtype.kind == "f" and a.flags.writeable
-        for _, a in leaves(x)
-    )
-    return x if in_place else copy_float(x)
+def work_tree(x: Tree, integers: bool = True) -> Tree:
+    """``x`` itself if every leaf is a writeable float ndarray (or, without ``integers``, an
+    integer one), else a copy: floats keep their dtype, integers become float64 unless they
+    are constants (``integers=False``)."""
+    def movable(a: Any) -> bool:
+        return isinstance(a, onp.ndarray) and (a.dtype.kind == "f" and a.flags.writeable
+                                                or not integers and a.dtype.kind in "biu")
+
+    if all(movable(a) for _, a in leaves(x)):
+        return x
+    if integers:
+        return copy_float(x)
+    return tree_map(lambda a: onp.array(a) if onp.asarray(a).dtype.kind in "biu" else
+                    copy_float(a), x)
 
 
 def step_size(h: Any, name: str = "h") -> float:
@@ -127,7 +134,8 @@ def _quotient(f_up: Any, f_down: Any, span: float, where: str, x0: Any) -> Any:
 
 
 def central_differences(
-    f: Callable[[Tree], Any], x: Tree, h: float, relative: bool = False
+    f: Callable[[Tree], Any], x: Tree, h: float, relative: bool = False,
+    integers: bool = True,
 ) -> Tree:
     """Central differences of ``f`` at every element of every leaf of ``x``.
 
@@ -137,6 +145,8 @@ def central_differences(
         h: the step.
         relative: use the step ``h * max(1, |x_i|)`` for element ``i``, so that ``x_i + h``
             differs from ``x_i`` in about the same number of bits whatever the size of ``x_i``.
+        integers: differentiate integer arrays (as float64); ``False`` holds them constant
+            (indices, masks), with differences 0.
 
     Returns:
         The gradient estimate, with the structure of ``x``.
@@ -153,11 +163,14 @@ def central_differences(
     array([3.])
     """
     h = step_size(h)
-    work = work_tree(x)
+    work = work_tree(x, integers)
     for path, a in leaves(work):  # no derivative at NaN or inf; and f never sees them
         check_finite(a, "central differences", f"{path or 'x'}")
-    grads = tree_map(onp.zeros_like, work)
+    grads = tree_map(lambda a: onp.zeros(a.shape, dtype=a.dtype if a.dtype.kind == "f" else
+                                         onp.float64), work)
     for (path, a), (_, g) in zip(leaves(work), leaves(grads)):
+        if a.dtype.kind != "f":
+            continue  # a constant
         big = float(onp.finfo(a.dtype).max) / 2
         for idx in onp.ndindex(a.shape):
             x0 = a[idx]

@@ -61,7 +61,7 @@ POINTS = (1 / 3, 2 / 3, 1.0)
 
 
 def chain_of(f: Callable[..., Any], params: Tree, args: tuple[Any, ...],
-             tape: Tape | None = None) -> Tape | None:
+             tape: Tape | None = None, integers: bool = True) -> Tape | None:
     """The recorded tape of ``f(params, *args)`` (or ``tape``, if made with ``record=True``)
     if its calls form a chain ending in a minifw loss over a batch, else ``None``.
 
@@ -70,7 +70,7 @@ def chain_of(f: Callable[..., Any], params: Tree, args: tuple[Any, ...],
     """
     if tape is None:
         try:
-            tape = trace(f, params, args, record=True)
+            tape = trace(f, params, args, record=True, integers=integers)
         except Exception:
             f(params, *args)  # the loop's first call would raise this: raise it now
             return None
@@ -274,7 +274,8 @@ class Engine:
 
 
 def central_differences(f: Callable[..., Any], params: Tree, args: tuple[Any, ...], h: float,
-                        relative: bool = True, tape: Tape | None = None) -> Tree:
+                        relative: bool = True, tape: Tape | None = None,
+                        integers: bool = True) -> Tree:
     """Central differences of ``f(params, *args)`` in ``params``: stacked when ``f``'s calls
     form a chain, else the loop (:func:`minifw.numerical.central_differences`).
 
@@ -286,6 +287,7 @@ def central_differences(f: Callable[..., Any], params: Tree, args: tuple[Any, ..
         relative: use the step ``h * max(1, |w|)`` per element, as the loop does.
         tape: ``f``'s recorded tape at ``params`` (:func:`minifw.tape.trace` with
             ``record=True``), if the caller has it.
+        integers: differentiate integer arrays; ``False`` holds them constant (0).
 
     Returns:
         The central differences, with the structure of ``params``.
@@ -294,14 +296,15 @@ def central_differences(f: Callable[..., Any], params: Tree, args: tuple[Any, ..
     ...                     1e-5).round(6)
     array([6.])
     """
-    tape = chain_of(f, params, args, tape)
+    tape = chain_of(f, params, args, tape, integers)
     if tape is not None:
         with onp.errstate(all="ignore"):  # a non-finite estimate goes to the loop, which says why
             grads = Engine(tape, h, relative).gradients()
         if all(onp.isfinite(g).all() for g in grads):
             return _rebuild(params, iter(g.astype(onp.result_type(a, onp.float32), copy=False)
                                          for g, a in zip(grads, tape.arrays)))
-    return numerical.central_differences(lambda p: f(p, *args), params, h, relative=relative)
+    return numerical.central_differences(lambda p: f(p, *args), params, h, relative=relative,
+                                         integers=integers)
 
 
 class Probe:

@@ -64,6 +64,7 @@ class Call:
     options: dict[str, Any]
     out: Any
     params: dict[int, int] = field(default_factory=dict)
+    primitive: Callable[..., Any] | None = None  # the traced function (fun is its raw body)
 
     def __call__(self, x: Any, at: int = 0) -> Any:
         """This call with argument ``at`` replaced by ``x`` (plain arrays, no tracing)."""
@@ -74,13 +75,17 @@ class Call:
 
 def _as_leaf(a: Any) -> Any:
     # autograd differentiates floats; integers and booleans become float64 first
-    if isinstance(a, onp.ndarray) and a.dtype.kind == "f" or type(a) is float:
-        return a
+    if isinstance(a, onp.ndarray) and a.dtype.kind == "f" or type(a) is float or isbox(a):
+        return a  # a box: an outer trace's value, differentiated again (second derivatives)
     try:
         a = onp.asarray(a)
     except ValueError:  # a ragged list: no array
         return None
     return a if a.dtype.kind == "f" else a.astype(onp.float64) if a.dtype.kind in "biu" else None
+
+
+def _floating(a: Any) -> bool:
+    return isbox(a) or onp.asarray(a).dtype.kind == "f"
 
 
 def _rebuild(tree: Tree, items: Any) -> Tree:
@@ -96,9 +101,13 @@ class Tape:
                  end: Any, value: Any, bypassed: int):
         self.params, self.paths, self.arrays, self.roots = params, paths, arrays, roots
         self.end, self.value, self.bypassed = end, value, bypassed
+        self._gradient: Tree | None = None
 
     def gradient(self, g: Any = 1.0) -> Tree:
-        """The gradient of the traced value times ``g``, with the structure of ``params``."""
+        """The gradient of the traced value times ``g``, with the structure of ``params``
+        (computed once for ``g = 1``; treat it as read-only)."""
+        if isinstance(g, float) and g == 1.0 and self._gradient is not None:
+            return self._gradient
         grads: dict[Any, Any] = {}
         if self.end is not None:
             outgrads = {self.end: (g, False)}
@@ -110,9 +119,12 @@ class Tape:
                     continue
                 for parent, ingrad in zip(node.parents, node.vjp(outgrad)):
                     outgrads[parent] = add_outgrads(outgrads.get(parent), ingrad)
-        out = (grads[r] if r in grads else onp.zeros_like(a) for r, a in zip(self.roots,
-                                                                            self.arrays))
-        return _rebuild(self.params, out)
+        out = (grads[r] if r in grads else onp.zeros(onp.shape(a)) if r is None else
+               onp.zeros_like(a) for r, a in zip(self.roots, self.arrays))
+        tree = _rebuild(self.params, out)
+        if isinstance(g, float) and g == 1.0:
+            self._gradient = tree
+        return tree
 
     def chain(self) -> list[Call] | None:
         """The calls ``f`` made, first to last, if they form a chain; else ``None``.
@@ -123,13 +135,14 @@ class Tape:
         """
         if self.end is None or not isinstance(self.end, _Recorded):
             return None
-        index = {r: i for i, r in enumerate(self.roots)}
+        index = {r: i for i, r in enumerate(self.roots) if r is not None}
         calls: list[Call] = []
         node: Any = self.end
         used = 0
         while node is not None and node not in index:
             fun = node.fun
-            call = Call(fun.fun, getattr(fun, "op", None), list(node.args), node.options, node.out)
+            call = Call(fun.fun, getattr(fun, "op", None), list(node.args), node.options, node.out,
+                        primitive=fun)
             nxt = None
             for argnum, parent in zip(node.argnums, node.parents):
                 if parent in index:
@@ -148,7 +161,7 @@ class Tape:
 
 
 def trace(f: Callable[..., Any], params: Tree, args: tuple[Any, ...] = (), *,
-          record: bool = False, reference: bool = False) -> Tape:
+          record: bool = False, reference: bool = False, integers: bool = True) -> Tape:
     """Evaluate ``f(params, *args)`` under autograd, each parameter array boxed on its own.
 
     Arguments:
@@ -159,13 +172,15 @@ def trace(f: Callable[..., Any], params: Tree, args: tuple[Any, ...] = (), *,
             every layer's call made as the ops it makes (:func:`minifw.ops.open_layers`).
         reference: run forward passes only (:func:`minifw.ops.forward_only`), so that
             autograd traces them instead of running the ops' backward passes.
+        integers: differentiate integer and boolean arrays as float64 copies; ``False``
+            passes them as they are, constants (indices, masks), whose gradient is 0.
 
     Returns:
         A :class:`Tape`; ``tape.bypassed`` counts the backward passes ``reference`` skipped.
     """
     items = list(leaves(params))
     paths = [p for p, _ in items]
-    arrays = [_as_leaf(a) for _, a in items]
+    arrays = [_as_leaf(a) if integers or _floating(a) else a for _, a in items]
     if any(a is None for a in arrays):
         f(params, *args)  # a model names what it expected; if f takes such params, we cannot
         bad = next(p for (p, _), a in zip(items, arrays) if a is None)
@@ -174,8 +189,9 @@ def trace(f: Callable[..., Any], params: Tree, args: tuple[Any, ...] = (), *,
     mode: Any = forward_only() if reference else open_layers() if record else (
         contextlib.nullcontext())
     with trace_stack.new_trace() as t, mode as m:
-        roots = [node_type.new_root() for _ in arrays]
-        boxed = _rebuild(params, iter([new_box(a, t, r) for a, r in zip(arrays, roots)]))
+        roots = [node_type.new_root() if integers or _floating(a) else None for a in arrays]
+        boxed = _rebuild(params, iter([a if r is None else new_box(a, t, r)
+                                       for a, r in zip(arrays, roots)]))
         try:
             out = f(boxed, *args)
         except (TypeError, AttributeError, ValueError) as e:

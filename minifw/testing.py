@@ -24,10 +24,9 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from minifw.gradcheck import MODES, check_layer
+from minifw.gradcheck import MODES, GradCheckReport, GradCheckRow, check_layer
 from minifw.layers import ACTIVATIONS, Layer, Linear, Sequential, Softmax
 from minifw.losses import LOSSES, CrossEntropyError, Loss
-from minifw.report import GradCheckReport
 
 #: Values where gradients are hard: the kink itself and its immediate neighbours.
 KINK_VALUES = (0.0, 1e-9, -1e-9, 1e-12, -1e-12)
@@ -153,6 +152,46 @@ def input_width(layer: Layer) -> int | None:
     return None
 
 
+def input_shape_of(layer: Layer, rng: onp.random.Generator | None = None
+                   ) -> tuple[tuple[int, ...], str]:
+    """The shape of one input sample for ``layer`` (without the batch axis), and how it was
+    found: the declared width (:func:`input_width`), else a guess from the parameters that
+    ``layer.init`` draws (a 2-D weight ``(in, out)`` takes ``in`` features, a 4-D filter
+    ``(filters, channels, kh, kw)`` an image of ``channels`` x 8 x 8), else 4 features.
+
+    >>> import minifw as mf
+    >>> input_shape_of(mf.Linear(3, 2))
+    ((3,), '')
+    >>> input_shape_of(mf.Tanh())[0]
+    (4,)
+    """
+    width = input_width(layer)
+    if width is not None:
+        return (width,), ""
+    params = layer.init(rng if rng is not None else onp.random.default_rng(0))
+    for name, a in (params.items() if isinstance(params, dict) else ()):
+        shape = onp.shape(a)
+        if len(shape) == 2:
+            return (shape[0],), f"the input width {shape[0]} was guessed from {name}'s shape " \
+                                f"{shape}; pass in_features= or input_shape= to set it"
+        if len(shape) == 4:
+            guess = (shape[1], max(8, 2 * shape[2]), max(8, 2 * shape[3]))
+            return guess, f"the input shape {guess} was guessed from {name}'s shape {shape}; " \
+                          "pass input_shape= to set it"
+    return (4,), ("the layer declares no in_features and has no weights to tell its input "
+                  "width: 4 features were guessed; pass in_features= or input_shape= to set it")
+
+
+def _raised(error: BaseException, x: onp.ndarray, mode: str, dtype: Any,
+            notes: list[str]) -> GradCheckReport:
+    """The report of a check whose layer raised (or exited) on the input ``x``."""
+    text = onp.array2string(x, precision=6, threshold=40)
+    row = GradCheckRow("layer", tuple(x.shape), False, None, 0.0, 0.0, 0.0, 0.0, 0, 0, 1,
+                       verdict=f"the layer raised {type(error).__name__}: {error} on the input "
+                               f"x = {text} (shape {x.shape})")
+    return GradCheckReport([row], mode, str(onp.dtype(dtype)), 0.0, 0.0, 0.0, notes)
+
+
 def check_layer_property(
     layer: Layer,
     *,
@@ -160,13 +199,17 @@ def check_layer_property(
     max_examples: int = 50,
     seed: int = 0,
     in_features: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
     dtype: Any = onp.float64,
 ) -> GradCheckReport:
     """Check ``layer`` on many drawn inputs and parameter draws; the first failure's report.
 
-    Inputs have shape ``(batch, in_features)`` (``in_features`` from the argument, else
-    :func:`input_width`, else 4) with values at and beside kinks; parameters come from
-    ``layer.init`` with a drawn seed. Hypothesis shrinks a failure to a small example.
+    Inputs have shape ``(batch, *input_shape)``: ``input_shape`` if given (e.g. ``(1, 8, 8)``
+    for a convolution on one-channel images), else ``(in_features,)``, else what
+    :func:`input_shape_of` finds (a guess is noted in the report); values at and beside
+    kinks; parameters come from ``layer.init`` with a drawn seed. A layer that raises (or
+    calls ``sys.exit``) on a drawn input fails, and the report shows that input. Hypothesis
+    shrinks a failure to a small example.
 
     Returns:
         The report of the (shrunk) first failing example, or of the last example if all pass.
@@ -177,6 +220,16 @@ def check_layer_property(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    notes: list[str] = []
+    if input_shape is not None:
+        shape = tuple(int(n) for n in input_shape)
+        if not shape or min(shape) < 1:
+            raise ValueError(f"input_shape must be whole numbers >= 1, got {input_shape!r}")
+    elif in_features is not None:
+        shape = (in_features,)
+    else:
+        shape, guessed = input_shape_of(layer)
+        notes += [guessed] if guessed else []
     last: list[GradCheckReport] = []
 
     @hypothesis_seed(seed)
@@ -185,11 +238,14 @@ def check_layer_property(
     @given(data=st.data())
     def run(data: Any) -> None:
         batch = data.draw(st.integers(1, 3), label="batch")
-        width = in_features or input_width(layer) or 4
-        x = data.draw(arrays((batch, width), dtype=dtype), label="x")
+        x = data.draw(arrays((batch, *shape), dtype=dtype), label="x")
         rng = onp.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
-        params = _cast(layer.init(rng), dtype)
-        report = check_layer(layer, x, params, mode=mode, rng=rng)
+        try:
+            params = _cast(layer.init(rng), dtype)
+            report = check_layer(layer, x, params, mode=mode, rng=rng)
+        except (Exception, SystemExit) as error:  # the layer's own failure, not a pass
+            report = _raised(error, x, mode, dtype, notes)
+        report.notes[:0] = [n for n in notes if n not in report.notes]
         last[:] = [report]
         assert report.ok, str(report)
 
@@ -205,6 +261,7 @@ def gradient_property(
     *,
     modes: tuple[str, ...] = MODES,
     in_features: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
     dtype: Any = onp.float64,
 ) -> Callable[[], None]:
     """A pytest test function asserting that ``layer``'s gradients are right, in one line.
@@ -221,7 +278,8 @@ def gradient_property(
         n = settings().max_examples
         for mode in modes:
             report = check_layer_property(instance, mode=mode, max_examples=n,
-                                          in_features=in_features, dtype=dtype)
+                                          in_features=in_features, input_shape=input_shape,
+                                          dtype=dtype)
             assert report.ok, f"{instance!r} in {mode} mode:\n{report}"
 
     return test

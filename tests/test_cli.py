@@ -334,15 +334,19 @@ def test_gradcheck_on_a_wrong_vjp_exits_1_and_says_the_gradient_is_wrong(
 def test_gradcheck_float32(layers_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["gradcheck", f"{layers_file}:Cube", "--dtype", "float32",
                      "--examples", "10"]) == 0
-    assert "float32): OK" in capsys.readouterr().out
+    assert "float32, checked in float64): OK" in capsys.readouterr().out
 
 
-def test_gradcheck_in_features_option(layers_file: Path) -> None:
-    # Scale(5) declares its width; an explicit width that does not fit is reported in one line
+def test_gradcheck_in_features_option(layers_file: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    # Scale(5) declares its width; an explicit width that does not fit fails, with the input
     assert cli.main(["gradcheck", f"{layers_file}:make_scale", "--in-features", "5",
                      "--examples", "5"]) == 0
+    capsys.readouterr()
     assert cli.main(["gradcheck", f"{layers_file}:make_scale", "--in-features", "3",
-                     "--examples", "5"]) == 2
+                     "--examples", "5"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out and "the layer raised" in out and "(shape (1, 3))" in out
 
 
 def test_gradcheck_a_dotted_module_from_the_current_folder(
@@ -361,13 +365,14 @@ def test_gradcheck_a_dotted_module_from_the_current_folder(
     assert "FAILED" in wrong.stdout and "Traceback" not in wrong.stderr
 
 
-def test_gradcheck_a_layer_that_raises_is_one_line(
+def test_gradcheck_a_layer_that_raises_fails_with_the_input(
     layers_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli.main(["gradcheck", f"{layers_file}:Broken", "--examples", "3"]) == 2
-    err = capsys.readouterr().err
-    assert_one_line_error(err)
-    assert "RuntimeError: this layer is broken" in err
+    # an error on a drawn input is a failure of the layer, not a pass and not a usage error
+    assert cli.main(["gradcheck", f"{layers_file}:Broken", "--examples", "3"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out and "the layer raised RuntimeError: this layer is broken on the " \
+        "input x = [[" in out
 
 
 def test_gradcheck_a_module_that_raises_on_import_is_one_line(

@@ -88,10 +88,15 @@ def test_integer_inputs_are_checked_in_float64_not_truncated():
     assert _snapshot(x) == before
 
 
-def test_integer_params_are_differentiated_in_float64():
-    w = onp.array([1, 2, 3])
-    report = mf.check_grads(lambda w: np.sum(np.sin(w)), w)
-    assert report.ok and report.rows[0].checked == 3 and w.dtype.kind == "i"
+def test_integer_params_are_held_constant_and_the_report_says_so():
+    # indices into an embedding are not a differentiable input: perturbing them as floats
+    # would count their jumps as kinks
+    table, idx = onp.arange(12.0).reshape(4, 3), onp.array([2, 0, 2])
+    report = mf.check_grads(lambda p: np.sum(np.sin(p["table"][p["idx"]])),
+                            {"table": table, "idx": idx})
+    rows = {r.path: r for r in report.rows}
+    assert report.ok and rows["table"].checked == 12 and idx.dtype.kind == "i"
+    assert "not differentiated" in rows["idx"].skipped and "not differentiated" in str(report)
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -129,18 +134,37 @@ def test_the_worst_element_is_the_wrong_one():
     assert report.max_rel_error == pytest.approx(0.5, rel=1e-6)
 
 
-def test_verdict_tells_truncation_error_from_a_wrong_gradient():
-    # a correct gradient of a sharply curved function, checked with a step far too big
-    report = mf.check_grads(lambda x: np.sum(np.exp(10 * x)), onp.array([1.0]), h=0.05,
-                            rtol=1e-9, atol=0.0)
-    assert not report.ok
-    assert "like h^2" in report.rows[0].verdict and "probably right" in report.rows[0].verdict
+def test_a_step_too_big_for_a_steep_function_is_shrunk_by_the_sweep():
+    # exp(10 x) with h = 0.05: the first central difference is off by 4% (truncation), the
+    # sweep shrinks the step until two steps agree, and passes the correct gradient...
+    f = lambda x: np.sum(np.exp(10 * x))  # noqa: E731
+    report = mf.check_grads(f, onp.array([1.0]), h=0.05)
+    assert report.ok
+    assert report.rows[0].numerical == pytest.approx(10 * onp.exp(10.0), rel=1e-6)
+
+    # ...and fails a gradient wrong by 1%, as small as the first step's truncation error
+    @mf.primitive
+    def exp10(x):
+        return onp.exp(10 * x)
+
+    mf.defvjp(exp10, lambda ans, x: lambda g: 1.01 * 10 * ans * g)
+    bad = mf.check_grads(lambda x: np.sum(exp10(x)), onp.array([1.0]), h=0.05)
+    assert not bad.ok and "wrong" in bad.rows[0].verdict
 
 
-def test_verdict_tells_rounding_error_in_float32():
-    report = mf.check_grads(lambda x: np.sum(np.sin(x)) + 1e4, onp.array([1.0], onp.float32),
-                            h=1e-6, rtol=1e-9, atol=0.0)
-    assert not report.ok and "rounding" in report.rows[0].verdict
+def test_float32_is_checked_in_float64_where_rounding_would_hide_a_small_error():
+    # in float32, f = sum(sin x) + 1e4 rounds to 1e-3 absolute: central differences in
+    # float32 could not see a 1e-4 relative error; on float64 copies they do
+    @mf.primitive
+    def sine(x):
+        return onp.sin(x)
+
+    mf.defvjp(sine, lambda ans, x: lambda g: (1 + 1e-4) * onp.cos(x) * g)
+    x = onp.array([1.0, 2.0], onp.float32)
+    good = mf.check_grads(lambda x: np.sum(np.sin(x)) + 1e4, x)
+    bad = mf.check_grads(lambda x: np.sum(sine(x)) + 1e4, x)
+    assert good.ok and good.checked_in == "float64" and good.dtype == "float32"
+    assert not bad.ok and bad.checked_in == "float64"
 
 
 def test_default_tolerances_follow_the_dtype():

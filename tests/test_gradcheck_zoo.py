@@ -97,7 +97,8 @@ def test_wrong_vjp_fails_naming_the_path(name, mode):
     report = mf.check_layer(layer, x, mode=mode, rng=0)
     assert not report.ok
     assert {r.path for r in report.rows if not r.ok} == wrong, str(report)
-    assert "wrong" in str(report) and "stays flat" in str(report)
+    # how it knows: f is differentiable there (D- = D+) and autograd says otherwise
+    assert "the gradient is wrong" in str(report) and "D- = " in str(report)
 
 
 @pytest.mark.parametrize("name", sorted(ZOO))

@@ -48,7 +48,7 @@ def test_backward_and_trace_differ_by_rounding_away_from_kinks(dtype, problem):
     a = mf.grad(p["f"])(p["params"], x, p["t"])
     ref = gradcheck.Reference(p["f"], _cast(p["params"], onp.float64), (
         x.astype(onp.float64), p["t"].astype(onp.float64) if p["t"].dtype.kind == "f" else p["t"]),
-        dtype)
+        float(onp.finfo(dtype).eps))
     for path, ga in leaves(a):
         gr = ref.grads[path]
         assert ga.dtype == dtype, path

@@ -168,11 +168,12 @@ def test_integer_and_boolean_inputs_are_checked_in_float64(entry, data, mode):
 
 @pytest.mark.parametrize("entry", ["mf.check_grads", "mf.assert_grads_close"])
 @given(w=intbool(max_dims=2, small=True), mode=MODES)
-def test_integer_parameters_are_checked_in_float64(entry, w, mode):
+def test_integer_parameters_are_held_constant(entry, w, mode):
     record(entry, "intbool")
     checker = mf.check_grads if entry == "mf.check_grads" else mf.assert_grads_close
     out = returned(call(checker, lambda p: mf.np.sum(mf.np.tanh(p)), w, mode=mode))
-    assert entry != "mf.check_grads" or out.ok
+    assert entry != "mf.check_grads" or out.ok and all(
+        row.skipped for row in out.rows)  # indices and masks are not differentiated
 
 
 @every
@@ -204,8 +205,15 @@ def test_list_inputs_and_params_are_arrays(entry, data, mode):
 def test_list_parameters_are_arrays(entry, w, mode):
     record(entry, "pylist")
     checker = mf.check_grads if entry == "mf.check_grads" else mf.assert_grads_close
-    out = returned(call(checker, lambda p: mf.np.sum(mf.np.tanh(p) ** 2), w, mode=mode))
-    assert entry != "mf.check_grads" or out.ok
+    outcome = call(checker, lambda p: mf.np.sum(mf.np.tanh(p) ** 2), w, mode=mode)
+    # a gradient of 1e-32 at w = 5e-33 is lost in w + h: the checker may be undecided
+    # about it (and says why), never fail it
+    if outcome.error is not None and "undecided" in str(outcome.error):
+        assert "FAIL(0)" in str(outcome.error) and " FAIL(1" not in str(outcome.error)
+        return
+    out = returned(outcome)
+    assert entry != "mf.check_grads" or out.ok or all(
+        row.ok or row.undecided and not row.failures for row in out.rows), str(out)
 
 
 @every
