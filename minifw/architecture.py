@@ -139,8 +139,8 @@ def build(spec: Any, custom_layers: Iterable[type] = ()) -> Layer:
     Arguments:
         spec: the description.
         custom_layers: layer classes to use for the names a description gives that are not
-            minifw's and whose modules are not imported (matched by ``module:qualname`` or by
-            ``qualname``), e.g. a class a script defined in ``__main__``.
+            minifw's and whose modules are not imported (matched by ``module:qualname``, by
+            ``qualname`` or by name), e.g. a class a script defined in ``__main__``.
 
     Returns:
         The layer.
@@ -158,7 +158,8 @@ def build(spec: Any, custom_layers: Iterable[type] = ()) -> Layer:
     for cls in custom_layers:
         if not (isinstance(cls, type) and issubclass(cls, Layer)):
             raise TypeError(f"custom_layers must be minifw.Layer subclasses, got {cls!r:.60}")
-        custom[f"{cls.__module__}:{cls.__qualname__}"] = custom[cls.__qualname__] = cls
+        for key in (f"{cls.__module__}:{cls.__qualname__}", cls.__qualname__, cls.__name__):
+            custom[key] = cls
     return _build(spec, custom, "the model", 0)
 
 

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as onp
 
 from minifw.architecture import ArchitectureError, build, check_rebuilds
-from minifw.files import ParamsFileError, load, save
+from minifw.files import ParamsFileError, ParamsFileNotFoundError, load, save
 from minifw.layers import Layer
 from minifw.limits import MAX_BYTES, MAX_RATIO
 from minifw.tree import leaves
@@ -117,13 +117,19 @@ def load_model(path: str | os.PathLike[str], *, custom_layers: Iterable[type] = 
         A :class:`SavedModel` (``model``, ``params``, ``state``, ``info``).
 
     Raises:
+        ParamsFileNotFoundError: no file at ``path`` (a ``FileNotFoundError``).
         ModelFileError: (a ``ValueError``) not a model file, a header that is not the one this
             minifw writes, an architecture that does not rebuild (a class not found or not a
             ``minifw.Layer``, arguments its constructor refuses), or params that do not fit it;
-            and every error of :func:`minifw.load`. Each names the file.
+            and every other error of :func:`minifw.load`. Each names the file.
     """
-    tree = load(path, max_bytes=max_bytes, max_ratio=max_ratio)
     where = f"load_model: {os.fspath(path)!r}"
+    if not os.path.lexists(path):
+        raise ParamsFileNotFoundError(f"load_model: no model file at {os.fspath(path)!r}")
+    try:
+        tree = load(path, max_bytes=max_bytes, max_ratio=max_ratio)
+    except ParamsFileError as e:  # said as load_model's, not load's
+        raise ModelFileError(f"load_model: {str(e).removeprefix('load: ')}") from e
     if set(tree) != {"model", "params", "state"} or not isinstance(tree["model"], onp.ndarray):
         raise ModelFileError(f"{where} is not a model file (it holds {sorted(tree)[:4]}; "
                              "model files hold model, params and state): for parameters alone "
@@ -164,7 +170,7 @@ def _check_fit(model: Layer, params: Any, what: str) -> None:
         raise ValueError(f"{what} must be a dict of arrays, got {type(params).__name__}")
     want = {p: onp.shape(a) for p, a in leaves(model.init(onp.random.default_rng(0)))}
     got = {p: onp.shape(a) for p, a in leaves(params)}
-    for p in want.keys() | got.keys():
+    for p in [*want, *(p for p in got if p not in want)]:
         if want.get(p) != got.get(p):
             shown = "missing" if p not in got else f"of shape {got[p]}"
             made = "has no such parameter" if p not in want else f"makes {want[p]}"

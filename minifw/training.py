@@ -275,6 +275,7 @@ class _DeferInterrupts:
 
     def __enter__(self) -> _DeferInterrupts:
         self.pending = False
+        self.where = "before the first step"  # what fit is doing: said by a second Ctrl-C
         self.active = (threading.current_thread() is threading.main_thread()
                        and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
         if self.active:
@@ -283,7 +284,8 @@ class _DeferInterrupts:
 
     def _handler(self, signum: int, frame: Any) -> None:
         if self.pending:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt(f"fit interrupted {self.where} by a second Ctrl-C, at "
+                                    "once; params hold what that step had written")
         self.pending = True
 
     def check(self, where: str) -> None:
@@ -380,6 +382,7 @@ def fit(
                 total = 0.0
                 for b, idx in enumerate(minibatches(len(x), batch_size, rng), start=1):
                     where = f"at epoch {epoch}, batch {b} of {n_batches}"
+                    interrupts.where = f"during epoch {epoch}, batch {b} of {n_batches}"
                     try:
                         value = step(f, params, x[idx], t[idx], method=gradient)
                     except NonFiniteError as e:  # a loss, gradient or step not finite
@@ -389,6 +392,7 @@ def fit(
                     bar.set_postfix(epoch=epoch, loss=f"{float(value):.4f}", refresh=False)
                     interrupts.check(f"after epoch {epoch}, batch {b} of {n_batches}")
                 history.loss.append(total / len(x))
+                interrupts.where = f"while measuring epoch {epoch}"
                 _measure(history, model, loss, params, (x, t), val, classify, epoch)
                 _keep_if_best(history, params)
                 interrupts.check(f"after epoch {epoch}")
