@@ -647,9 +647,10 @@ def training_curves_figure(
         ax.set_xlim(first - 0.5, max(epochs, 1) + 0.5)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel + (" (log scale)" if key == "loss" and _wide(shown) else ""))
+        ax.grid(alpha=0.3)
         if key == "loss" and _wide(shown):
             ax.set_yscale("log")
-        ax.grid(alpha=0.3, which="both")
+            ax.grid(alpha=0.1, which="minor")
         if shown:
             ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8.5,
                       frameon=False)
