@@ -27,13 +27,12 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import numpy as onp
-from tqdm.auto import tqdm
 
 from minifw.divergence import TRAINING_RTOL, DivergenceWarning, went_uphill
 from minifw.functions import NonFiniteError, check_finite, check_labels
@@ -270,8 +269,15 @@ class _DeferInterrupts:
     """Holds a first Ctrl-C (SIGINT) until the current step is over, so that it never lands
     between the updates of two arrays; a second Ctrl-C interrupts at once.
 
+    ``on_signal`` is called at each Ctrl-C: ``fit`` redraws its progress bar there, so that the
+    terminal's echo of the next ``^C`` lands where the last one did, not past the end of the
+    line (where it would wrap and leave a copy of the bar above the next one).
+
     Only in the main thread, and only when SIGINT has Python's default handler.
     """
+
+    def __init__(self, on_signal: Callable[[], Any]) -> None:
+        self.on_signal = on_signal
 
     def __enter__(self) -> _DeferInterrupts:
         self.pending = False
@@ -283,6 +289,7 @@ class _DeferInterrupts:
         return self
 
     def _handler(self, signum: int, frame: Any) -> None:
+        self.on_signal()
         if self.pending:
             raise KeyboardInterrupt(f"fit interrupted {self.where} by a second Ctrl-C, at "
                                     "once; params hold what that step had written")
@@ -373,11 +380,13 @@ def fit(
     history = History()
     start = tree_map(onp.copy, params) if epochs else None  # for the loss before training
     n_batches = -(-len(x) // batch_size)
+    from tqdm.auto import tqdm  # here, not at the top: it costs every `import minifw` 0.15 s
+
     bar = tqdm(total=epochs * n_batches, disable=None if progress else True, unit="batch",
                ncols=_bar_columns())
     kept = "params keep their last finite values"
     try:
-        with _DeferInterrupts() as interrupts:
+        with _DeferInterrupts(on_signal=bar.refresh) as interrupts:
             for epoch in range(1, epochs + 1):
                 total = 0.0
                 for b, idx in enumerate(minibatches(len(x), batch_size, rng), start=1):
