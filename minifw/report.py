@@ -8,8 +8,11 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from typing import Any
+
+from minifw.tables import html_table, text_table
 
 
 @dataclass
@@ -77,7 +80,8 @@ class GradCheckReport:
         """How many elements (or directions) were judged to be on a kink."""
         return sum(r.kinks for r in self.rows)
 
-    def __str__(self) -> str:
+    def _table(self) -> tuple[str, list[str], list[list[str]], list[str]]:
+        """The head line, the columns, a row of cells per path, and the lines below."""
         unit = "elements" if self.mode == "full" else "directions"
         head = (
             f"gradient check ({self.mode} mode, {self.dtype}): "
@@ -86,7 +90,7 @@ class GradCheckReport:
         )
         cols = ["path", "shape", "ok", "worst", "autograd", "numerical", "max abs err",
                 "max rel err", f"kinks/{unit}", "vs trace"]
-        table = [cols] + [
+        rows = [
             [
                 r.path,
                 "x".join(map(str, r.shape)) or "()",
@@ -101,9 +105,15 @@ class GradCheckReport:
             ]
             for r in self.rows
         ]
-        widths = [max(len(line[i]) for line in table) for i in range(len(cols))]
-        lines = [head] + ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
-                          for line in table]
-        lines += [f"{r.path}: {r.verdict}" for r in self.rows if r.verdict]
-        lines += self.notes
-        return "\n".join(lines)
+        below = [f"{r.path}: {r.verdict}" for r in self.rows if r.verdict] + self.notes
+        return head, cols, rows, below
+
+    def __str__(self) -> str:
+        head, cols, rows, below = self._table()
+        return "\n".join([head, text_table(cols, rows), *below])
+
+    def _repr_html_(self) -> str:
+        """The table for Jupyter: the head line as its caption, verdicts and notes below."""
+        head, cols, rows, below = self._table()
+        return html_table(cols, rows, head) + "".join(
+            f"\n<p>{html.escape(line)}</p>" for line in below)

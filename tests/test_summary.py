@@ -1,4 +1,5 @@
-"""Model summaries and the tables histories and summaries show, in text and in Jupyter."""
+"""Model summaries, and the tables that histories, summaries and gradient-check reports show,
+in text and in Jupyter."""
 
 from __future__ import annotations
 
@@ -59,6 +60,23 @@ def test_summaries_and_histories_display_as_html_tables() -> None:
     assert "<td style=\"text-align: right\">0.5000</td>" in html and ">best<" in html
     assert str(h).splitlines()[0].split() == ["epoch", "loss", "accuracy", "val_loss",
                                               "val_accuracy"]
+
+
+def test_gradient_check_reports_display_as_html_tables() -> None:
+    report = mf.check_layer(mf.Linear(3, 2), onp.ones((4, 3)))
+    html = report._repr_html_()
+    assert html.startswith("<table>\n<caption>gradient check (full mode, float64): OK; h=")
+    assert html.count("<tr>") == 4  # the header, x, W and b
+    assert [line.split()[0] for line in str(report).splitlines()[1:]] == ["path", "x", "W", "b"]
+    from minifw.report import GradCheckReport, GradCheckRow
+
+    row = GradCheckRow("W", (2,), False, (1,), 1.0, 2.0, 1.0, 0.5, 0, 2, 1,
+                       verdict="flat in h: a wrong gradient")
+    wrong = GradCheckReport([row], "full", "float64", 1e-6, 1e-6, 1e-9, notes=["x < 0 <kink>"])
+    html = wrong._repr_html_()
+    assert "<td>FAIL(1)</td>" in html and "FAILED" in html
+    assert html.endswith("</table>\n<p>W: flat in h: a wrong gradient</p>\n"
+                         "<p>x &lt; 0 &lt;kink&gt;</p>")
 
 
 def test_fit_keeps_a_copy_of_the_best_epochs_params() -> None:
