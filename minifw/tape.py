@@ -98,13 +98,23 @@ class Tape:
         self.end, self.value, self.bypassed = end, value, bypassed
 
     def gradient(self, g: Any = 1.0) -> Tree:
-        """The gradient of the traced value times ``g``, with the structure of ``params``."""
+        """The gradient of the traced value times ``g``, with the structure of ``params``.
+
+        Sets ``largest_cotangent``: the largest ``|cotangent|`` of any traced value on the
+        way but the seed ``g`` itself (of every intermediate, of every parameter), which bounds
+        the terms that the backward passes add up.
+        """
         grads: dict[Any, Any] = {}
+        self.largest_cotangent = 0.0
         if self.end is not None:
             outgrads = {self.end: (g, False)}
             roots = set(self.roots)
             for node in toposort(self.end):
                 outgrad = outgrads.pop(node)[0]
+                if node is not self.end and isinstance(outgrad, (onp.ndarray, onp.generic,
+                                                                 float, int)):
+                    self.largest_cotangent = max(self.largest_cotangent,
+                                                 float(onp.abs(outgrad).max(initial=0.0)))
                 if node in roots:
                     grads[node] = outgrad
                     continue
