@@ -400,6 +400,15 @@ def scaling(mode: Mode, rng: onp.random.Generator) -> list[dict[str, float]]:
 
 def plot(points: list[dict[str, float]], path: Path) -> None:
     """Draw the scaling curves (log-log) into ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig = scaling_figure(points)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def scaling_figure(points: list[dict[str, float]]) -> Any:
+    """The scaling curves, log-log, each network's parameter count a label of the x axis."""
     import matplotlib
     import matplotlib.ticker
 
@@ -418,14 +427,23 @@ def plot(points: list[dict[str, float]], path: Path) -> None:
     right.set(title="gradient check", xlabel="parameters", ylabel="seconds")
     for ax in (left, right):
         ax.grid(True, which="both", alpha=0.3)
-        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, numticks=10))
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        # the networks' sizes span two decades or less: one label per network, not per decade
+        ax.set_xticks(n, [_count(v) for v in n])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.legend()
     fig.suptitle("784-H-10 networks, batch 100, float64" if points and n[0] > 1000 else
                  "scaling (smoke sizes)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
+
+
+def _count(n: float) -> str:
+    """A parameter count in a few characters: ``1.6k``, ``39.8k``, ``850``.
+
+    >>> _count(1600), _count(39760), _count(850)
+    ('1.6k', '39.8k', '850')
+    """
+    return f"{n / 1000:.3g}k" if n >= 1000 else f"{n:.0f}"
 
 
 # --- the report -----------------------------------------------------------------------------

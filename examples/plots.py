@@ -25,7 +25,7 @@ from minifw.datasets import load_digits
 def digits_history() -> mf.History:
     (x, t), (x_test, t_test) = load_digits()
     rng = onp.random.default_rng(0)
-    model = mf.Sequential(mf.Linear(64, 64, weight_init="he"), mf.ReLU(), mf.Linear(64, 10))
+    model = mf.Sequential(mf.Linear(64, 64), mf.ReLU(), mf.Linear(64, 10))
     params = model.init(rng)
     return mf.fit(model, mf.SoftmaxCrossEntropy(), mf.optim.Adam(lr=0.01), params, x, t,
                   epochs=20, batch_size=32, rng=rng, validation=(x_test, t_test),
@@ -34,6 +34,7 @@ def digits_history() -> mf.History:
 
 def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "minifw_plots")
+    out.mkdir(exist_ok=True)
     figures = {name: make() for name, make in plots.PLOTS.items()}
     figures["training_curves"] = plots.training_curves_figure(digits_history(),
                                                               val_label="test")

@@ -16,6 +16,7 @@ import autograd.numpy as np
 from autograd.extend import defvjp, primitive
 
 from minifw import functions, numerical, optim
+from minifw.divergence import DivergenceWarning
 from minifw.files import load, save
 from minifw.functions import NonFiniteError
 from minifw.gradcheck import (
@@ -45,19 +46,22 @@ from minifw.losses import (
     SoftmaxCrossEntropy,
     SumSquaresError,
 )
+from minifw.modelfile import SavedModel, load_model, save_model
 from minifw.ops import Elementwise, Op
 from minifw.perceptron import Perceptron
+from minifw.summary import Summary, summary
 from minifw.training import History, accuracy, fit
 
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    # minifw.testing imports hypothesis (slow to import): loaded on first use
-    if name == "testing":
+    # minifw.testing imports hypothesis (slow to import), minifw.book is for the book's
+    # readers: each is loaded on first use
+    if name in ("testing", "book"):
         import importlib
 
-        return importlib.import_module("minifw.testing")
+        return importlib.import_module(f"minifw.{name}")
     raise AttributeError(f"module 'minifw' has no attribute {name!r}")
 
 
@@ -66,7 +70,8 @@ __all__ = [
     "Layer", "Linear", "Identity", "Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax",
     "Sequential", "Loss", "SumSquaresError", "MeanSquaredError", "CrossEntropyError",
     "SoftmaxCrossEntropy", "grad", "value_and_grad", "Perceptron", "fit", "accuracy", "History",
-    "save", "load", "NonFiniteError", "check_grads", "check_layer", "assert_grads_close",
+    "save", "load", "save_model", "load_model", "SavedModel", "summary", "Summary",
+    "DivergenceWarning", "NonFiniteError", "check_grads", "check_layer", "assert_grads_close",
     "GradCheckReport", "GradCheckRow",
     "Op", "Elementwise",
 ]

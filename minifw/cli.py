@@ -1,10 +1,15 @@
-"""The ``minifw`` command: ``train``, ``gradcheck``, ``bench`` and ``plot``.
+"""The ``minifw`` command: ``train``, ``evaluate``, ``predict``, ``gradcheck``, ``bench``, ``plot``.
 
-``minifw train`` trains a network on the 8x8 digits shipped with scikit-learn (no download) or
-on MNIST, shows a progress bar, prints the accuracies and writes ``params.npz``,
-``history.json``, ``settings.json`` and ``curves.png``. ``minifw gradcheck MODULE:LAYER``
-runs the property-based gradient check on a user's layer. ``minifw bench`` runs the
-benchmarks of a source checkout, and ``minifw plot`` draws the pictures of
+``minifw train`` trains a network on the 8x8 digits shipped inside minifw (no download) or on
+MNIST: it shows the model's summary and a progress bar, prints the losses and accuracies and
+writes its run folder (:mod:`minifw.runfolder`): ``model.npz`` and ``best_model.npz`` (model
+files, :mod:`minifw.modelfile`), ``history.json``, ``settings.json`` and ``curves.png``, also
+when the run is interrupted (Ctrl-C, exit status 130) or stops on a non-finite loss (exit
+status 2). A run whose loss ends above where it began is said to have diverged (exit status
+1). ``minifw evaluate`` measures a saved model on its data set, and ``minifw predict`` gives
+the digits it sees in pictures or ``.npy`` files. ``minifw gradcheck MODULE:LAYER`` runs the
+property-based gradient check on a user's layer. ``minifw bench`` runs the benchmarks of a
+source checkout, passing its arguments on, and ``minifw plot`` draws the pictures of
 :mod:`minifw.plots`.
 
 Bad arguments and errors the library reports (a missing file, a bad setting) print one line
@@ -18,31 +23,44 @@ gradient is wrong.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import json
 import math
 import os
-import shutil
-import stat
+import signal
 import subprocess
 import sys
-import time
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 import minifw
-from minifw import atomic
-from minifw.layers import ACTIVATIONS, Layer, Linear, Sequential, Softmax
+from minifw import atomic, runfolder
+from minifw.experiment import (
+    DEFAULT_LR,
+    IMAGES,
+    Result,
+    build_model,
+    fit_only,
+    measure_result,
+    prepare,
+    run,
+)
+from minifw.layers import ACTIVATIONS, Layer
 from minifw.losses import LOSSES
 from minifw.optim import OPTIMIZERS
 
-#: Learning rates ``minifw train`` uses when ``--lr`` is not given: each reaches about 97% test
-#: accuracy on the digits with the other defaults (measured over three seeds).
-DEFAULT_LR: dict[str, float] = {
-    "sgd": 0.1, "momentum": 0.02, "adagrad": 0.05, "rmsprop": 0.003, "adam": 0.01,
-}
+__all__ = ["main", "build_parser", "build_model", "train", "load_layer", "benchmark_script",
+           "DEFAULT_LR", "PLOT_NAMES", "OUTPUTS", "UsageError"]
+
+#: What ``minifw train`` writes into its run folder.
+OUTPUTS = runfolder.OUTPUTS
+
+#: The largest ``--dpi`` of ``minifw plot``: 600 makes the widest picture 7,800 pixels wide.
+MAX_DPI = 600
 
 #: The pictures ``minifw plot`` draws; ``training_curves`` needs a history (or trains one).
 PLOT_NAMES = (
@@ -86,6 +104,28 @@ def _shape(text: str) -> tuple[int, ...]:
     return tuple(whole(part.strip()) for part in text.split(","))
 
 
+def _bounded(low: int, high: int) -> Any:
+    whole = _whole(low)
+
+    def parse(text: str) -> int:
+        value = whole(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text}")
+    return value
+
+
 def _path(text: str) -> str:
     if not text or "\0" in text:
         raise argparse.ArgumentTypeError(f"expected a path, got {text!r}")
@@ -109,7 +149,7 @@ def build_parser() -> _Parser:
     """The ``minifw`` argument parser, with one subparser per command.
 
     >>> sorted(build_parser().commands)
-    ['bench', 'gradcheck', 'plot', 'train']
+    ['bench', 'evaluate', 'gradcheck', 'plot', 'predict', 'train']
     """
     parser = _Parser(
         prog="minifw",
@@ -122,13 +162,17 @@ def build_parser() -> _Parser:
 
     train = commands.add_parser(
         "train", help="train a network on the digits (or MNIST)",
-        description="Train a fully connected network and write params.npz, history.json, "
-        "settings.json and curves.png to the output folder. The default data set is the 8x8 "
-        "handwritten digits shipped with scikit-learn: no download needed.",
+        description="Train a fully connected network and write model.npz (the model as "
+        "trained), best_model.npz (the epoch of the lowest validation loss), history.json, "
+        "settings.json and curves.png to the output folder, also when the run is "
+        "interrupted (Ctrl-C: exit status 130) or stops on a non-finite loss (exit status 2); "
+        "a run whose training loss ends above where it began exits with status 1. The "
+        "default data set is the 8x8 handwritten digits shipped inside minifw: no download "
+        "needed.",
     )
     train.add_argument("--dataset", choices=("digits", "mnist"), default="digits",
-                       help="digits (default): scikit-learn's 8x8 digits, no download; mnist: "
-                       "the 28x28 MNIST files")
+                       help="digits (default): the 8x8 digits shipped with minifw, no "
+                       "download; mnist: the 28x28 MNIST files")
     train.add_argument("--data-dir", type=_path, metavar="DIR", default=None,
                        help="the folder holding the MNIST files (else $MINIFW_DATA, else "
                        "~/.cache/minifw/mnist)")
@@ -152,7 +196,12 @@ def build_parser() -> _Parser:
     train.add_argument("--batch-size", type=_whole(1), default=32, metavar="N",
                        help="samples per step (default: %(default)s)")
     train.add_argument("--seed", type=_whole(0), default=0,
-                       help="seeds the initial weights and the shuffling (default: %(default)s)")
+                       help="seeds the initial weights, the validation split and the "
+                       "shuffling (default: %(default)s)")
+    train.add_argument("--validation-split", type=_fraction, default=0.1, metavar="F",
+                       help="the share of the training data held out to measure each epoch "
+                       "and choose the best one (default: %(default)s; 0: none, the best "
+                       "epoch is then the lowest training loss)")
     train.add_argument("--gradient", choices=("autograd", "numerical"), default="autograd",
                        help="the gradient source (default: %(default)s; numerical: central "
                        "differences, slow)")
@@ -161,8 +210,44 @@ def build_parser() -> _Parser:
                        "run's outputs, which are replaced all together or not at all "
                        "(default: %(default)s)")
     train.add_argument("--quiet", action="store_true",
-                       help="no progress bar (also off when stderr is not a terminal)")
+                       help="no model summary and no progress bar (the bar is also off when "
+                       "stderr is not a terminal)")
     train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="measure a saved model on its data set",
+        description="Measure a model file (or the model.npz of a run folder) on the test "
+        "part of the data set it was trained on: its loss and accuracy.",
+    )
+    evaluate.add_argument("model", type=_path, metavar="MODEL",
+                          help="a model file (model.npz, best_model.npz) or a run folder")
+    evaluate.add_argument("--split", choices=("test", "train"), default="test",
+                          help="which part of the data set (default: %(default)s; train: "
+                          "all the training part, its validation share included)")
+    evaluate.add_argument("--dataset", choices=("digits", "mnist"), default=None,
+                          help="the data set (default: the one the model was trained on)")
+    evaluate.add_argument("--data-dir", type=_path, metavar="DIR", default=None,
+                          help="the folder holding the MNIST files")
+    evaluate.add_argument("--no-download", action="store_true",
+                          help="never download missing MNIST files")
+    evaluate.set_defaults(run=_evaluate)
+
+    predict = commands.add_parser(
+        "predict", help="the digit a saved model sees in pictures or .npy files",
+        description="Print the class a model file (or a run folder's model.npz) gives each "
+        "input, with its probability. A picture (PNG, or what Pillow reads) holds one digit: "
+        "it is made grey, cropped to the ink, fitted into the frame the training images use "
+        "and scaled to [0, 1], ink high. A .npy file holds inputs as the training data were "
+        "(pixels in [0, 1]): one of shape (inputs,) or (height, width), or a batch of them.",
+    )
+    predict.add_argument("model", type=_path, metavar="MODEL",
+                         help="a model file (model.npz, best_model.npz) or a run folder")
+    predict.add_argument("inputs", type=_path, nargs="+", metavar="FILE",
+                         help="pictures (.png, .jpg, ...) or .npy files")
+    predict.add_argument("--top", type=_whole(1), default=3, metavar="K",
+                         help="how many of the most likely classes to show (default: "
+                         "%(default)s)")
+    predict.set_defaults(run=_predict)
 
     check = commands.add_parser(
         "gradcheck", help="gradient-check a layer of yours",
@@ -195,8 +280,9 @@ def build_parser() -> _Parser:
 
     bench = commands.add_parser(
         "bench", help="run the benchmarks (benchmarks/run.py)",
-        description="Run benchmarks/run.py of a minifw source checkout. Other arguments are "
-        "passed on to it unchanged.",
+        description="Run benchmarks/run.py of a minifw source checkout. Other arguments "
+        "(--write, --smoke, --no-torch, --seed N: see 'python benchmarks/run.py --help') are "
+        "passed on to it unchanged, and its exit status is this command's (1: a goal missed).",
     )
     bench.add_argument("--quick", action="store_true", help="a short run")
     bench.add_argument("--out", type=_path, metavar="PATH", default=None,
@@ -210,78 +296,26 @@ def build_parser() -> _Parser:
     plot.add_argument("name", choices=(*PLOT_NAMES, "all"), metavar="NAME",
                       help="one of: " + ", ".join(PLOT_NAMES) + ", or all")
     plot.add_argument("--out", type=_path, metavar="FILE", default=None,
-                      help="the file to write (default: NAME.png); not with 'all'")
+                      help="the file to write, in a folder that exists (default: NAME.png); "
+                      "not with 'all'")
     plot.add_argument("--out-dir", type=_path, metavar="DIR", default=".",
                       help="the folder for 'all', each picture as NAME.png (default: the "
-                      "current folder)")
+                      "current folder); made if its parent exists")
     plot.add_argument("--history", type=_path, metavar="FILE", default=None,
                       help="training_curves: a history.json written by 'minifw train' (else "
                       "a short run on the digits is trained)")
-    plot.add_argument("--dpi", type=_whole(20), default=110,
-                      help="resolution (default: %(default)s)")
+    plot.add_argument("--dpi", type=_bounded(20, MAX_DPI), default=110,
+                      help=f"resolution, 20 to {MAX_DPI} (default: %(default)s)")
     plot.set_defaults(run=_plot)
-    parser.commands = {"train": train, "gradcheck": check, "bench": bench, "plot": plot}
+    parser.commands = {"train": train, "evaluate": evaluate, "predict": predict,
+                       "gradcheck": check, "bench": bench, "plot": plot}
     return parser
 
 
 # --- train ------------------------------------------------------------------------------------
 
 
-def build_model(n_in: int, hidden: Sequence[int], n_out: int, activation: str, loss: str
-                ) -> Sequential:
-    """A fully connected network: ``Linear`` and ``activation`` per hidden size, then the output.
-
-    The output layer suits the loss: logits for ``softmax_cross_entropy``, a ``Softmax`` for
-    the losses on probabilities (``cross_entropy``, ``sse``, ``mse``). Weights use He
-    initialisation before ReLU-like activations, Xavier otherwise.
-
-    >>> build_model(64, [32], 10, "relu", "cross_entropy")
-    Sequential(Linear(in_features=64, out_features=32, weight_init='he'), ReLU(), \
-Linear(in_features=32, out_features=10, weight_init='xavier'), Softmax())
-    """
-    init = "he" if activation in ("relu", "leaky_relu") else "xavier"
-    layers: list[Layer] = []
-    for size in hidden:
-        layers += [Linear(n_in, size, weight_init=init), ACTIVATIONS[activation]()]
-        n_in = size
-    layers.append(Linear(n_in, n_out))
-    if loss != "softmax_cross_entropy":
-        layers.append(Softmax())
-    return Sequential(*layers)
-
-
-def _load_data(args: argparse.Namespace) -> tuple[Any, Any]:
-    one_hot = args.loss in ("sse", "mse")  # squared errors need targets shaped like outputs
-    from minifw import datasets
-
-    if args.dataset == "digits":
-        return datasets.load_digits(one_hot_label=one_hot)
-    return datasets.load_mnist(one_hot_label=one_hot, cache_dir=args.data_dir,
-                               download=not args.no_download)
-
-
-def _check_size(n_in: int, hidden: Sequence[int], n_out: int, n_samples: int) -> None:
-    """Refuse, before allocating anything, a network this machine cannot hold in memory.
-
-    The estimate is a floor: the parameters, their gradients and up to two optimizer moments
-    (Adam), plus the activations of the largest batch ``fit`` computes (its accuracy runs the
-    whole training set through the network), all float64.
-    """
-    sizes = [n_in, *hidden, n_out]
-    n_params = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
-    need = 8 * (4 * n_params + 2 * n_samples * max(sizes))
-    try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, OSError, ValueError):  # pragma: no cover - no sysconf (Windows)
-        return
-    if need > memory:
-        raise MemoryError(f"--hidden {' '.join(map(str, hidden))}: a network of {n_params:,} "
-                          f"parameters needs at least {need / 1e9:.1f} GB to train on "
-                          f"{n_samples} samples, more than this machine's "
-                          f"{memory / 1e9:.1f} GB of memory")
-
-
-def train(args: argparse.Namespace) -> dict[str, Any]:
+def train(args: argparse.Namespace) -> Result:
     """Train as ``minifw train`` would, without writing or printing anything.
 
     Arguments:
@@ -289,155 +323,267 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             (``build_parser().parse_args(["train", ...])``).
 
     Returns:
-        A dict with ``model``, ``params``, ``history``, ``lr``, ``seconds`` (of training),
-        ``train_accuracy``, ``test_accuracy`` and ``sizes`` (train and test samples, inputs,
-        classes).
+        The :class:`minifw.experiment.Result` (its ``status`` says how the run ended).
 
     Raises:
+        UsageError: a setting the data cannot take, or MNIST files that are missing.
         MemoryError: the network cannot fit in this machine's memory (said before anything is
             allocated), or an allocation failed.
     """
-    import numpy as onp
-
-    (x, t), (x_test, t_test) = _load_data(args)
-    n_in, n_out = int(onp.prod(x.shape[1:])), 10  # both data sets hold the digits 0..9
-    _check_size(n_in, args.hidden, n_out, max(len(x), len(x_test)))
-    model = build_model(n_in, args.hidden, n_out, args.activation, args.loss)
-    rng = onp.random.default_rng(args.seed)
-    params = model.init(rng)
-    lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
-    optimizer = OPTIMIZERS[args.optimizer](lr=lr)
-    start = time.perf_counter()
-    # fit stops with FloatingPointError, saying where, once the loss or a gradient is not
-    # finite; numpy's overflow warnings on the way there would only repeat it, less clearly.
-    with onp.errstate(all="ignore"):
-        history = minifw.fit(model, LOSSES[args.loss](), optimizer, params, x, t,
-                             epochs=args.epochs, batch_size=args.batch_size, rng=rng,
-                             gradient=args.gradient, validation=(x_test, t_test),
-                             progress=not args.quiet)
-        seconds = time.perf_counter() - start
-        accuracies = minifw.accuracy(model, params, x, t), minifw.accuracy(
-            model, params, x_test, t_test)
-    return {
-        "model": model, "params": params, "history": history, "lr": lr, "seconds": seconds,
-        "train_accuracy": accuracies[0], "test_accuracy": accuracies[1],
-        "sizes": (len(x), len(x_test), n_in, n_out),
-    }
+    return run(_prepare(args))
 
 
-#: What ``minifw train`` writes into its output folder, and all that folder may hold.
-OUTPUTS = ("params.npz", "history.json", "settings.json", "curves.png")
+def _prepare(args: argparse.Namespace) -> Any:
+    from minifw.datasets import DatasetNotFoundError
+    from minifw.experiment import SettingError
 
-
-def _output_folder(text: str) -> Path:
-    """The real folder ``--out`` names, checked before training so that a bad one costs nothing.
-
-    Its outputs replace the whole folder at once, so it must be new, empty, or hold only the
-    outputs of a previous run (none of them write-protected); it is created only after
-    training, so that a failed run leaves no folder behind.
-    """
-    out = Path(os.path.realpath(text))  # a link to a folder: the folder it names is replaced
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {text}: exists and is not a folder")
-    here = Path.cwd().resolve()
-    if out == here or out in here.parents:
-        raise UsageError(f"--out {text}: is the current folder or holds it; name a folder of "
-                         "the run's own (e.g. runs/latest)")
-    if out.is_dir():
-        _check_previous_run(out, text)
-    base = next(p for p in out.parents if p.exists())
-    if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {text}: cannot create a folder under {base} "
-                         f"({'not a folder' if not base.is_dir() else 'not writable'})")
-    return out
-
-
-def _check_previous_run(out: Path, text: str) -> None:
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUTS)
-    if foreign:
-        raise UsageError(f"--out {text}: holds {', '.join(foreign[:3])}"
-                         f"{', ...' if len(foreign) > 3 else ''}, which minifw train did not "
-                         "write; a run's outputs replace the whole folder, so name an empty or "
-                         "new one")
-    mode = stat.S_IMODE(out.stat().st_mode)
-    if mode & 0o222 == 0 or not os.access(out, os.W_OK):
-        raise UsageError(f"--out {text}: the folder is write-protected (mode {mode:04o})")
-    for name in OUTPUTS:
-        if (out / name).exists() or (out / name).is_symlink():
-            try:
-                atomic.replaceable(str(out / name), f"--out {text}")
-            except (ValueError, OSError) as error:
-                raise UsageError(str(error)) from None
-
-
-def _write_outputs(out: Path, text: str, files: dict[str, Any]) -> None:
-    """Write ``files`` (name: bytes, or a callable writing to a path) as the folder ``out``.
-
-    They are written into a new hidden folder beside ``out`` (:mod:`minifw.atomic`), made
-    durable, then swapped in for ``out``: the outputs of a run appear together or not at all.
-    """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic.sweep(str(out.parent))
-    fd, staging = atomic.new_folder(str(out.parent))
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(staging, stat.S_IMODE(out.stat().st_mode) if out.is_dir() else 0o777 & ~umask)
-        for name, content in files.items():
-            path = Path(staging) / name
-            if callable(content):
-                content(path)
-            else:
-                path.write_bytes(content)
-            with open(path, "rb") as written:
-                os.fsync(written.fileno())
-        atomic.sync_folder(staging)
-        if out.is_dir():  # again: it may have changed while the network trained
-            _check_previous_run(out, text)
-        atomic.replace_folder(staging, str(out))
-    finally:
-        atomic.release(fd)
-        shutil.rmtree(staging, ignore_errors=True)  # gone if the swap happened
+        return prepare(args)
+    except SettingError as e:
+        raise UsageError(str(e)) from None
+    except DatasetNotFoundError as e:
+        raise UsageError(_mnist_missing(e, args)) from None
+
+
+def _mnist_missing(error: Any, args: argparse.Namespace) -> str:
+    """What to do about missing MNIST files, in the command line's words (not the API's)."""
+    download = ("drop --no-download to download them" if args.no_download else
+                "set MINIFW_MNIST_MIRROR to download them from elsewhere")
+    return (f"MNIST files missing from {error.folder} ({error.reason}): "
+            f"{', '.join(error.missing)}; put them there (gzipped or not), name the folder "
+            f"that holds them with --data-dir DIR (or $MINIFW_DATA), or {download} (from "
+            f"{error.base_url})")
 
 
 def _train(args: argparse.Namespace) -> int:
+    try:
+        out = runfolder.check_out(args.out)
+    except runfolder.RunFolderError as e:
+        raise UsageError(str(e)) from None
+    if args.activation == "step":
+        _warn("--activation step has gradient 0 everywhere: the hidden layers get no gradient "
+              "and do not learn, only the output layer does (the perceptron's step is not "
+              "trained by gradients; sigmoid is its smooth version)")
+    setup = _prepare(args)
+    if not args.quiet:
+        from minifw.summary import summary
+
+        n_val = 0 if setup.validation is None else len(setup.validation[0])
+        print(f"training on {args.dataset} ({len(setup.train[0])} training, {n_val} "
+              f"validation and {len(setup.test[0])} test samples): {args.loss}, "
+              f"{args.optimizer} lr {setup.lr:g}, {args.epochs} epochs of batches of "
+              f"{args.batch_size}, {args.gradient} gradients, seed {args.seed}")
+        print(summary(setup.model, setup.train[0][:1], setup.params), flush=True)
+    result = fit_only(setup)
+    with _holding_interrupts() as held:  # training is over: what it made is kept
+        measure_result(result)
+        _write_run(out, args, result)
+        status = _report(result, args)
+    if held and status != 130:
+        print("minifw: interrupted (after the outputs were written)", file=sys.stderr)
+        return 130
+    return status
+
+
+def _write_run(out: Path, args: argparse.Namespace, result: Result) -> None:
+    """The run folder: model files, history, settings and curves, swapped in at once."""
+    from minifw.modelfile import save_model
     from minifw.plots import save_figure, training_curves_figure
 
-    out = _output_folder(args.out)
-    lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
-    if not args.quiet:
-        hidden = " ".join(map(str, args.hidden)) or "none"
-        print(f"training on {args.dataset}: hidden {hidden}, {args.activation}, {args.loss}, "
-              f"{args.optimizer} lr {lr:g}, {args.epochs} epochs of batches of "
-              f"{args.batch_size}, {args.gradient} gradients, seed {args.seed}", flush=True)
-    result = train(args)
-    n_train, n_test, n_in, n_out = result["sizes"]
-    history = result["history"]
-    internal = ("run", "command", "quiet", "extra")
-    settings = {k: v for k, v in vars(args).items() if k not in internal}
-    settings.update(lr=lr, model=repr(result["model"]), inputs=n_in, classes=n_out,
-                    train_samples=n_train, test_samples=n_test, minifw=minifw.__version__)
-    title = (f"{args.dataset}: train accuracy {result['train_accuracy']:.4f}, "
-             f"test accuracy {result['test_accuracy']:.4f}")
-    figure = training_curves_figure(history, val_label="test", title=title)
-    _write_outputs(out, args.out, {
-        "params.npz": lambda path: minifw.save(path, result["params"]),
-        "history.json": _json(history.to_dict()),
-        "settings.json": _json(settings),
-        "curves.png": lambda path: save_figure(figure, path),
-    })
+    setup, history = result.setup, result.history
+    settings = {k: v for k, v in vars(args).items() if k not in ("run", "command", "quiet",
+                                                                  "extra")}
+    settings.update(lr=setup.lr, model=repr(setup.model), inputs=setup.inputs,
+                    classes=setup.classes, train_samples=len(setup.train[0]),
+                    validation_samples=0 if setup.validation is None else len(
+                        setup.validation[0]), test_samples=len(setup.test[0]),
+                    status=result.status, stopped=result.message, epochs_done=len(history.loss),
+                    best_epoch=history.best_epoch, seconds=round(result.seconds, 3),
+                    measures=result.measures, minifw=minifw.__version__)
+    info = {"dataset": args.dataset, "loss": args.loss, "inputs": setup.inputs,
+            "classes": setup.classes, "image": IMAGES[args.dataset],
+            "outputs": "logits" if args.loss == "softmax_cross_entropy" else "probabilities",
+            "status": result.status, "settings": {k: settings[k] for k in (
+                "hidden", "activation", "optimizer", "lr", "epochs", "batch_size", "seed",
+                "validation_split")}}
+    files: dict[str, Any] = {"model.npz": lambda path: save_model(
+        path, setup.model, setup.params, info={**info, "epoch": len(history.loss),
+                                               "measures": result.measures["final"]})}
+    if history.best_params is not None:
+        files["best_model.npz"] = lambda path: save_model(
+            path, setup.model, history.best_params,
+            info={**info, "epoch": history.best_epoch, "measures": result.measures["best"]})
+    test = result.measures["final"]["test"]
+    title = (f"{args.dataset}, {result.status} after {len(history.loss)} of {args.epochs} "
+             f"epochs: test accuracy {_number(test['accuracy'])}")
+    files["history.json"] = _json(history.to_dict())
+    files["settings.json"] = _json(settings)
+    files["curves.png"] = lambda path: save_figure(training_curves_figure(history, title=title),
+                                                   path)
+    runfolder.write(out, args.out, files)
 
-    print(f"train accuracy {result['train_accuracy']:.4f}, "
-          f"test accuracy {result['test_accuracy']:.4f} "
-          f"({n_train} training and {n_test} test samples, {args.epochs} "
-          f"epoch{'s' if args.epochs > 1 else ''} in "
-          f"{result['seconds']:.2f} s)")
-    print(f"wrote {Path(args.out) / 'params.npz'}, history.json, settings.json, curves.png")
+
+def _report(result: Result, args: argparse.Namespace) -> int:
+    """Print how the run ended, what it measures and what it wrote; the exit status."""
+    setup, history = result.setup, result.history
+    final = result.measures["final"]
+    where = f"{len(history.loss)} of {args.epochs} epoch{'s' if args.epochs > 1 else ''}"
+    if history.loss:
+        line = f"epoch {len(history.loss)}: train loss {history.loss[-1]:.4g}"
+        if history.initial_loss is not None:
+            line += f" ({history.initial_loss:.4g} before training)"
+        if history.val_loss:
+            line += f", validation loss {history.val_loss[-1]:.4g}"
+        print(line)
+    n_val = 0 if setup.validation is None else len(setup.validation[0])
+    print(f"train accuracy {_number(final['train']['accuracy'])}, test loss "
+          f"{_number(final['test']['loss'])}, test accuracy {_number(final['test']['accuracy'])} "
+          f"({len(setup.train[0])} training, {n_val} validation and {len(setup.test[0])} test "
+          f"samples; {where} in {result.seconds:.2f} s)")
+    if "best" in result.measures and history.best_epoch is not None:
+        on = "validation" if history.val_loss else "training"
+        best = result.measures["best"]["test"]
+        print(f"best epoch {history.best_epoch} (lowest {on} loss "
+              f"{history.monitored[history.best_epoch - 1]:.4g}): its test accuracy is "
+              f"{_number(best['accuracy'])}, kept in best_model.npz")
+    written = [name for name in OUTPUTS if name != "best_model.npz" or "best" in result.measures]
+    print(f"wrote {Path(args.out) / written[0]}, {', '.join(written[1:])}")
+    if result.status == "diverged":
+        _warn(f"training diverged: the loss on the training data rose from "
+              f"{history.initial_loss:.4g} before training to {history.final_loss:.4g} after "
+              f"epoch {len(history.loss)}; the "
+              f"learning rate {setup.lr:g} is too large for {args.optimizer} (its default is "
+              f"{DEFAULT_LR[args.optimizer]:g}): try a smaller --lr")
+        return 1
+    if result.status == "stopped":
+        print(f"minifw: error: {result.message}; the run so far is in {args.out}",
+              file=sys.stderr)
+        return 2
+    if result.status == "interrupted":
+        print(f"minifw: interrupted {_after(result.message)}; the run so far is in "
+              f"{args.out}", file=sys.stderr)
+        return 130
     return 0
+
+
+def _after(message: str) -> str:
+    """Where fit stopped, from its message: ``after epoch 3, batch 2 of 45``."""
+    return message.removeprefix("fit interrupted ").split(";")[0] or "before training began"
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _warn(message: str) -> None:
+    print(f"minifw train: warning: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _holding_interrupts() -> Iterator[list[int]]:
+    """Within this block a Ctrl-C (SIGINT) is held, not raised, so that a run's outputs are
+    written whole; the list it yields is non-empty if one came. Only in the main thread."""
+    held: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+    old = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield held
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def _json(data: Any) -> bytes:
     return (json.dumps(data, indent=2) + "\n").encode()
+
+
+# --- evaluate and predict ---------------------------------------------------------------------
+
+
+def _load_saved(text: str) -> Any:
+    from minifw.modelfile import load_model
+
+    try:
+        path = runfolder.model_file(text)
+    except runfolder.RunFolderError as e:
+        raise UsageError(str(e)) from None
+    return path, load_model(path)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from minifw.datasets import DatasetNotFoundError
+    from minifw.experiment import evaluate, load_data
+
+    path, saved = _load_saved(args.model)
+    dataset = args.dataset or saved.info.get("dataset", "digits")
+    loss_name = saved.info.get("loss", "softmax_cross_entropy")
+    if dataset not in IMAGES or loss_name not in LOSSES:
+        raise UsageError(f"{path}: made for the data set {dataset!r} and the loss "
+                         f"{loss_name!r}, which minifw evaluate does not know; give --dataset")
+    try:
+        train_part, test_part = load_data(dataset, loss_name, args.data_dir, not args.no_download)
+    except DatasetNotFoundError as e:
+        raise UsageError(_mnist_missing(e, args)) from None
+    x, t = test_part if args.split == "test" else train_part
+    measures = evaluate(saved.model, LOSSES[loss_name](), saved.params, x, t)
+    epoch = saved.info.get("epoch")
+    print(f"{path}: {saved.model!r}" + (f", after epoch {epoch}" if epoch else ""))
+    print(f"{dataset} {args.split}: accuracy {_number(measures['accuracy'])}, loss "
+          f"{_number(measures['loss'])} ({loss_name}, {len(x)} samples)")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import numpy as onp
+
+    from minifw.functions import softmax
+
+    path, saved = _load_saved(args.model)
+    inputs = saved.info.get("inputs") or saved.model.init(onp.random.default_rng(0))["0"][
+        "W"].shape[0]
+    for name, x in _read_inputs(args.inputs, int(inputs), saved.info):
+        with onp.errstate(all="ignore"):
+            y = onp.asarray(saved.model(saved.params, x))
+        if saved.info.get("outputs", "logits") == "logits":
+            y = onp.asarray(softmax(y))
+        for i, p in enumerate(y):
+            top = onp.argsort(-p, kind="stable")[:args.top]
+            label = f"{name}[{i}]" if len(y) > 1 else name
+            rest = ", ".join(f"{k}: {p[k]:.3f}" for k in top[1:])
+            print(f"{label}: {top[0]} (probability {p[top[0]]:.3f}"
+                  + (f"; then {rest})" if rest else ")"))
+    return 0
+
+
+def _read_inputs(files: Sequence[str], inputs: int, info: dict[str, Any]
+                 ) -> Iterator[tuple[str, Any]]:
+    """``(file, batch of inputs)`` for each file: a ``.npy`` as it is, a picture prepared."""
+    import numpy as onp
+
+    from minifw.images import digit_input, read_image
+
+    image = info.get("image", {"size": [8, 8], "box": [8, 8]})
+    for name in files:
+        if not os.path.isfile(name):
+            raise UsageError(f"no such file: {name}")
+        if name.lower().endswith(".npy"):
+            try:
+                x = onp.load(name, allow_pickle=False)
+            except (OSError, ValueError) as e:
+                raise UsageError(f"{name} is not a .npy array of numbers: {e}") from None
+            if x.dtype.kind not in "biuf" or x.size == 0 or x.size % inputs:
+                raise UsageError(f"{name} holds {x.dtype} values of shape {x.shape}; the model "
+                                 f"takes rows of {inputs} numbers")
+            x = x.reshape(-1, inputs).astype(onp.float64)
+            if not onp.all(onp.isfinite(x)):
+                raise UsageError(f"{name} holds NaN or infinite values")
+        else:
+            x = digit_input(read_image(name), image["size"], image["box"])[None, :]
+            if x.shape[1] != inputs:
+                raise UsageError(f"{name}: the model takes {inputs} inputs, not pictures of "
+                                 f"{image['size']}")
+        yield name, x
 
 
 # --- gradcheck --------------------------------------------------------------------------------
@@ -585,11 +731,12 @@ def _history_for_plot(path: str | None) -> tuple[Any, str]:
         if not curves["loss"]:
             raise UsageError(f"--history {path} holds no losses: no epoch was recorded")
         return curves, f"training curves from {path}"
-    args = build_parser().parse_args(["train", "--quiet"])
-    result = train(args)
-    title = (f"minifw train (digits, defaults): train accuracy {result['train_accuracy']:.4f}, "
-             f"test accuracy {result['test_accuracy']:.4f}")
-    return result["history"], title
+    result = train(build_parser().parse_args(["train", "--quiet"]))
+    final = result.measures["final"]
+    title = (f"minifw train (digits, defaults): train accuracy "
+             f"{_number(final['train']['accuracy'])}, test accuracy "
+             f"{_number(final['test']['accuracy'])}")
+    return result.history, title
 
 
 def _plot(args: argparse.Namespace) -> int:
@@ -598,18 +745,27 @@ def _plot(args: argparse.Namespace) -> int:
     if args.name == "all":
         if args.out is not None:
             raise UsageError("--out names one file; with 'all' use --out-dir")
-        targets = {name: Path(args.out_dir) / f"{name}.png" for name in PLOT_NAMES}
+        folder = Path(args.out_dir)
+        if not folder.is_dir() and not folder.parent.is_dir():
+            raise UsageError(f"--out-dir {args.out_dir}: neither it nor its parent folder "
+                             f"{folder.parent} exists")
+        targets = {name: folder / f"{name}.png" for name in PLOT_NAMES}
     else:
         targets = {args.name: Path(args.out or f"{args.name}.png")}
+        if args.out is not None and not targets[args.name].parent.is_dir():
+            raise UsageError(f"--out {args.out}: no folder {targets[args.name].parent} to "
+                             "write it into")
     for path in targets.values():
         try:
             atomic.replaceable(str(path), "plot")
         except (ValueError, OSError) as error:
             raise UsageError(str(error)) from None
+    if args.name == "all":
+        Path(args.out_dir).mkdir(exist_ok=True)
     for name, path in targets.items():
         if name == "training_curves":
             history, title = _history_for_plot(args.history)
-            fig = plots.training_curves_figure(history, val_label="test", title=title)
+            fig = plots.training_curves_figure(history, title=title)
         else:
             fig = plots.PLOTS[name]()
         plots.save_figure(fig, path, dpi=args.dpi)
@@ -626,6 +782,9 @@ def _one_line(error: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``minifw`` command with ``argv`` (default ``sys.argv[1:]``); the exit status.
+
+    Run as the program (``argv`` ``None``), an interrupted command ignores further Ctrl-Cs on
+    its way out, so that its exit status is 130 however often the key is pressed.
 
     >>> main(["plot", "nonsense"])
     2
@@ -650,6 +809,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"minifw {args.command}: error: out of memory: {_one_line(error)}{hint}",
               file=sys.stderr)
     except KeyboardInterrupt:
-        print("minifw: interrupted", file=sys.stderr)
+        if argv is None:  # the program itself, about to exit: a second Ctrl-C changes nothing
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print("minifw: interrupted" + (", nothing written" if args.command == "train" else ""),
+              file=sys.stderr)
         return 130
     return 2

@@ -1,10 +1,14 @@
-"""Data sets: the 8x8 digits shipped with scikit-learn, and MNIST from the IDX files.
+"""Data sets: the 8x8 digits shipped inside minifw, and MNIST from the IDX files.
 
 Both loaders return ``((x_train, t_train), (x_test, t_test))`` the way the book
 "Deep Learning from Scratch" does: ``flatten`` gives one row per image, otherwise images are
 ``(N, 1, height, width)``; ``one_hot_label`` turns the integer labels into one-hot rows.
 
-:func:`load_digits` needs no download, so it is the data set for examples and tests.
+:func:`load_digits` needs no download, so it is the data set for examples and tests: its
+images are the test set of the UCI "Optical Recognition of Handwritten Digits" data set (E.
+Alpaydin and C. Kaynak, 1998; https://archive.ics.uci.edu/dataset/80, licensed CC BY 4.0), as
+scikit-learn copies them, stored in ``minifw/data/digits.npz`` (45 kB) by
+``tools/make_digits.py``.
 :func:`load_mnist` reads the four standard IDX files (gzipped or not) from a cache folder and
 downloads the missing ones, verified by SHA-256, when it may.
 
@@ -35,6 +39,7 @@ from typing import BinaryIO
 import numpy as np
 
 from minifw import atomic
+from minifw.files import load
 from minifw.limits import MAX_BYTES, MAX_RATIO, check_limits, declared_size_problem
 
 PathArg = str | os.PathLike[str]
@@ -68,6 +73,9 @@ DEFAULT_MNIST_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 """Base URL the MNIST files are downloaded from when neither ``mirror`` nor
 ``MINIFW_MNIST_MIRROR`` says otherwise."""
 
+DIGITS_FILE = Path(__file__).resolve().parent / "data" / "digits.npz"
+"""The digits minifw ships: ``images`` (1797, 8, 8) and ``labels`` (1797,), uint8 (0..16, 0..9)."""
+
 DATA_ENV = "MINIFW_DATA"
 MIRROR_ENV = "MINIFW_MNIST_MIRROR"
 
@@ -83,8 +91,15 @@ MAX_DOWNLOAD_BYTES = 2**28
 class DatasetNotFoundError(FileNotFoundError):
     """Data set files are missing and could not (or may not) be downloaded.
 
-    The message names the missing files and the folder to put them in.
+    The message names the missing files and the folder to put them in; so do the attributes
+    ``folder``, ``missing`` (file names), ``reason`` and ``base_url`` (the mirror), for a caller
+    that words it otherwise (``minifw train`` names its options).
     """
+
+    folder: Path
+    missing: list[str]
+    reason: str
+    base_url: str
 
 
 def load_digits(
@@ -95,7 +110,7 @@ def load_digits(
     test_fraction: float = 0.2,
     seed: int = 0,
 ) -> tuple[Split, Split]:
-    """Load scikit-learn's 8x8 handwritten digits (1797 images, 10 classes), split in two.
+    """Load the 8x8 handwritten digits minifw ships (1797 images, 10 classes), split in two.
 
     The split is a shuffle with ``numpy.random.default_rng(seed)``: the same seed gives the
     same split, and the test part holds ``round(1797 * test_fraction)`` samples (at least one,
@@ -123,16 +138,13 @@ def load_digits(
         raise ValueError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
-    # Imported here so that importing minifw does not pay for scikit-learn.
-    from sklearn.datasets import load_digits as sklearn_load_digits
-
-    pixels, labels = sklearn_load_digits(return_X_y=True)
-    images = np.asarray(pixels, dtype=np.float64)
-    labels = np.asarray(labels, dtype=np.int64)
+    shipped = load(DIGITS_FILE)
+    pixels, labels = shipped["images"], shipped["labels"]
+    images = pixels.astype(np.float64)
+    labels = labels.astype(np.int64)
     if normalize:
         images = images / 16.0
-    if not flatten:
-        images = images.reshape(-1, 1, 8, 8)
+    images = images.reshape(-1, 64) if flatten else images.reshape(-1, 1, 8, 8)
     targets: np.ndarray = labels
     if one_hot_label:
         targets = np.eye(10, dtype=np.float64)[labels]
@@ -370,17 +382,14 @@ def load_mnist(
     if missing:
         base_url = mirror or os.environ.get(MIRROR_ENV) or DEFAULT_MNIST_MIRROR
         if not download:
-            raise DatasetNotFoundError(
-                _missing_message(folder, missing, base_url, "downloading is turned off")
-            )
+            raise _not_found(folder, missing, base_url, "downloading is turned off")
         digests = MNIST_SHA256 if sha256 is None else sha256
         for index, name in enumerate(missing):
             try:
                 found[name] = _download(base_url, name, folder, digests, timeout)
             except (OSError, http.client.HTTPException) as error:
                 reason = f"the download failed: {error}"
-                message = _missing_message(folder, missing[index:], base_url, reason)
-                raise DatasetNotFoundError(message) from error
+                raise _not_found(folder, missing[index:], base_url, reason) from error
 
     paths = {role: found[name] for role, name in MNIST_FILES.items()}
     train, test = (_read_split(paths[f"{part}_images"], paths[f"{part}_labels"])
@@ -423,14 +432,17 @@ def _find_file(folder: Path, gzip_name: str) -> Path | None:
     return None
 
 
-def _missing_message(folder: Path, missing: list[str], base_url: str, reason: str) -> str:
+def _not_found(folder: Path, missing: list[str], base_url: str, reason: str
+               ) -> DatasetNotFoundError:
     listing = "\n".join(f"    {name}" for name in missing)
-    return (
+    error = DatasetNotFoundError(
         f"MNIST files missing from {folder} ({reason}).\n"
         f"Put these files into {folder} (gzipped, or unzipped without '.gz'):\n{listing}\n"
         f"They can be downloaded from {base_url}. To use another folder pass cache_dir= or set "
         f"{DATA_ENV}; to use another mirror pass mirror= or set {MIRROR_ENV}."
     )
+    error.folder, error.missing, error.reason, error.base_url = folder, missing, reason, base_url
+    return error
 
 
 def _download(

@@ -18,12 +18,14 @@ array([6., 8.])
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as onp
 from autograd.tracer import getval
 
+from minifw.divergence import DivergenceWarning, went_uphill
 from minifw.functions import NonFiniteError, check_finite, real_number
 from minifw.tree import Tree, copy_float, leaves, tree_map
 
@@ -277,13 +279,19 @@ def gradient_descent(
         lr: the learning rate, a finite number > 0.
         step_num: the number of steps.
         return_path: also return the points visited, ``init_x`` first (shape
-            ``(step_num + 1, *x.shape)``), e.g. to plot them.
+            ``(steps taken + 1, *x.shape)``), e.g. to plot them.
 
     Returns:
         The final point, or ``(final point, path)`` with ``return_path=True``.
 
-    A run that diverges (``x`` overflows, or grows past where ``h`` resolves it) stops with
-    a ``ValueError`` naming the step and suggesting a smaller ``lr``.
+    A learning rate too large makes ``x`` overshoot the minimum by more at every step, as the
+    book shows with ``lr=10.0``. The run goes on while the numbers are representable, and
+    ends with a :class:`~minifw.divergence.DivergenceWarning` naming ``lr`` when ``f`` ends
+    above where it began. Once ``x`` is so large that the gradient's step no longer changes
+    it (``x + h == x - h``, past about ``1e12`` for ``h = 1e-4``), the numerical gradient is
+    lost in rounding: the run stops there, returns that point and says so in the warning.
+    Only a step that leaves float64 (``x`` or ``f`` infinite) raises, a ``ValueError`` naming
+    the step and ``lr``.
 
     >>> gradient_descent(lambda x: (x ** 2).sum(), [-3.0, 4.0], lr=0.1, step_num=1).round(6)
     array([-2.4,  3.2])
@@ -296,19 +304,53 @@ def gradient_descent(
     x = copy_float(init_x)
     check_finite(x, "gradient_descent", "init_x")
     path = [x.copy()]
+    h = 1e-4  # numerical_gradient's, the book's
+    stopped = ""
     for i in range(1, int(step_num) + 1):
+        lost = (x + h) == (x - h)
+        if lost.any():
+            where = tuple(int(k) for k in onp.argwhere(lost)[0])
+            text = (f"x{list(where) if where else ''} = {x[where]:.4g} is too large for the "
+                    f"numerical gradient (its step h={h:g} is below the resolution of x: x + h "
+                    "== x - h)")
+            if i == 1:
+                raise ValueError(f"gradient_descent: {text}")
+            stopped = f"; it stopped before step {i} of {step_num}: {text}"
+            break
         try:
             g = numerical_gradient(f, x)
-        except ValueError as e:
-            raise type(e)(f"gradient_descent, step {i} of {step_num} (largest |x| "
-                          f"{_largest(x)}; if x is growing, lr={lr:g} is too large): {e}") from e
+        except NonFiniteError as e:
+            moved = f"lr={lr:g} is too large: " if i > 1 else ""
+            raise NonFiniteError(f"gradient_descent, step {i} of {step_num} (largest |x| "
+                                 f"{_largest(x)}): {moved}{e}") from e
         with onp.errstate(over="ignore", invalid="ignore"):
             x = x - lr * g
         if not onp.all(onp.isfinite(x)):
             raise NonFiniteError(f"gradient_descent diverged at step {i} of {step_num}: x "
                                  f"overflows {x.dtype}; lr={lr:g} is too large")
         path.append(x.copy())
+    if len(path) > 1:
+        _warn_if_uphill(f, path[0], x, lr, len(path) - 1, stopped)
     return (x, onp.stack(path)) if return_path else x
+
+
+def _warn_if_uphill(f: Callable[[onp.ndarray], Any], start: onp.ndarray, end: onp.ndarray,
+                    lr: float, steps: int, stopped: str) -> None:
+    """A :class:`DivergenceWarning` naming ``lr`` if ``f(end) > f(start)``; a
+    ``RuntimeWarning`` if the run stopped early for another reason."""
+    with onp.errstate(over="ignore", invalid="ignore"):
+        before, after = float(scalar_value(f(start))), float(scalar_value(f(end)))
+    went = (f"f {'rose' if after > before else 'went'} from {before:.4g} to {after:.4g} in "
+            f"{steps} step{'s' if steps > 1 else ''} (largest |x| from {_largest(start)} to "
+            f"{_largest(end)})")
+    if not math.isfinite(after):
+        raise NonFiniteError(f"gradient_descent diverged: {went}, beyond float64; lr={lr:g} is "
+                             "too large")
+    if went_uphill(before, after):
+        warnings.warn(DivergenceWarning(f"gradient_descent: lr={lr:g} is too large: the descent "
+                                        f"diverged, {went}{stopped}"), stacklevel=3)
+    elif stopped:
+        warnings.warn(RuntimeWarning(f"gradient_descent: {went}{stopped}"), stacklevel=3)
 
 
 def _largest(x: onp.ndarray) -> str:

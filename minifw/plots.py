@@ -18,7 +18,7 @@ import io
 import math
 import numbers
 import os
-import tempfile
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,9 @@ import numpy as onp
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from minifw import atomic
 from minifw import functions as F
+from minifw.divergence import DivergenceWarning
 from minifw.gradients import grad, value_and_grad
 from minifw.layers import ACTIVATIONS, Linear, Sequential
 from minifw.losses import SoftmaxCrossEntropy
@@ -39,31 +41,8 @@ PathArg = str | os.PathLike[str]
 EPS = float(onp.finfo(onp.float64).eps)
 
 
-def write_atomic(path: PathArg, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically: a temporary file beside it, then a rename.
-
-    Missing parent folders are created; the file gets the mode a plain ``open`` would give.
-    On any error ``path`` is left as it was.
-
-    >>> import tempfile, os
-    >>> write_atomic(os.path.join(tempfile.mkdtemp(), "a", "b.txt"), b"hi").read_bytes()
-    b'hi'
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                             suffix=".part")
-    try:
-        umask = os.umask(0)  # mkstemp makes the file 0600; give it 0666 - umask like open()
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        with os.fdopen(descriptor, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+#: The most pixels a saved picture may have (50 million: about 200 MB of RGBA while drawn).
+MAX_PIXELS = 50_000_000
 
 
 def save_figure(fig: Figure, path: PathArg, *, dpi: int = 110) -> Path:
@@ -71,20 +50,38 @@ def save_figure(fig: Figure, path: PathArg, *, dpi: int = 110) -> Path:
 
     Arguments:
         fig: the figure.
-        path: the file to write (missing parent folders are created).
+        path: the file to write; its folder must exist. Only a regular file (or a new path)
+            is replaced (:mod:`minifw.atomic`).
         dpi: resolution in dots per inch.
 
     Returns:
         The path written.
+
+    Raises:
+        ValueError: the folder does not exist, ``path`` is not a file that may be replaced,
+            the format is unknown, or the picture would have more than :data:`MAX_PIXELS`
+            pixels at this ``dpi`` (the message gives the largest ``dpi`` that fits).
 
     >>> import tempfile, os
     >>> out = save_figure(activations_figure(), os.path.join(tempfile.mkdtemp(), "a.png"))
     >>> out.read_bytes()[:8] == b"\\x89PNG\\r\\n\\x1a\\n"
     True
     """
+    path = Path(path)
+    width, height = fig.get_size_inches()
+    if width * height * dpi * dpi > MAX_PIXELS:
+        largest = int((MAX_PIXELS / (width * height)) ** 0.5)
+        raise ValueError(f"dpi={dpi} would make a picture of {width * dpi:.0f} x "
+                         f"{height * dpi:.0f} pixels, more than {MAX_PIXELS:,}; at most "
+                         f"dpi={largest} for this figure")
+    folder = path.parent
+    if not folder.is_dir():
+        raise ValueError(f"cannot write {str(path)!r}: no folder {str(folder)!r}")
+    target = atomic.replaceable(str(path), "save_figure")
     buffer = io.BytesIO()
-    fig.savefig(buffer, format=Path(path).suffix.lstrip(".").lower() or "png", dpi=dpi)
-    return write_atomic(path, buffer.getvalue())
+    fig.savefig(buffer, format=path.suffix.lstrip(".").lower() or "png", dpi=dpi)
+    atomic.write_file(target, lambda fh: fh.write(buffer.getvalue()))
+    return path
 
 
 # --- activations ------------------------------------------------------------------------------
@@ -154,7 +151,12 @@ def activations_figure(x_max: float = 5.0) -> Figure:
         ax.axhline(0, color="0.8", lw=0.8)
         ax.axvline(0, color="0.8", lw=0.8)
         ax.plot(x, y, color="C0", lw=2, label="f(x)")
-        ax.plot(x, dy, color="C3", lw=1.5, ls="--", label="f'(x), autograd")
+        # on top, with markers: where f' is 0 it lies on the axis (and on f, left of a kink)
+        ax.plot(x, dy, color="C3", lw=1.5, ls="--", marker="o", ms=3, markevery=50, zorder=3,
+                label="f'(x), autograd")
+        if not dy.any():
+            ax.annotate("f'(x) = 0 everywhere", xy=(2.5, 0.0), xytext=(-0.8, -0.6),
+                        color="C3", fontsize=9, arrowprops={"arrowstyle": "->", "color": "C3"})
         ax.set_title(titles.get(name, name))
         ax.set_xlim(-x_max, x_max)
         ax.set_ylim(min(-1.2, float(y.min()) - 0.2), max(1.2, float(y.max()) + 0.2))
@@ -323,8 +325,10 @@ def gradient_descent_paths(
     >>> gradient_descent_paths(lrs=(0.1,), step_num=2)[0.1].round(6).tolist()
     [[-3.0, 4.0], [-2.4, 3.2], [-1.92, 2.56]]
     """
-    return {lr: gradient_descent(_bowl, onp.array(init_x, dtype=float), lr=lr,
-                                 step_num=step_num, return_path=True)[1] for lr in lrs}
+    with warnings.catch_warnings():  # the rates above 1 diverge on purpose
+        warnings.simplefilter("ignore", DivergenceWarning)
+        return {lr: gradient_descent(_bowl, onp.array(init_x, dtype=float), lr=lr,
+                                     step_num=step_num, return_path=True)[1] for lr in lrs}
 
 
 def gradient_descent_figure(
@@ -341,20 +345,22 @@ def gradient_descent_figure(
         The figure.
     """
     paths = gradient_descent_paths(lrs, step_num=step_num)
-    fig = Figure(figsize=(3.2 * len(paths), 7.5), layout="constrained")
+    fig = Figure(figsize=(3.2 * len(paths) + 0.8, 7.5), layout="constrained")
     keys: list[Any] = [f"p{i}" for i in range(len(paths))]
     axes = fig.subplot_mosaic([keys, ["dist"] * len(keys)], height_ratios=[1, 0.9])
     r = 1.1 * max(5.0, max(float(onp.abs(p).max()) for p in paths.values()))
     g = onp.linspace(-r, r, 201)
     X0, X1 = onp.meshgrid(g, g)
+    points = None
     for i, (key, (lr, path)) in enumerate(zip(keys, paths.items())):
         ax = axes[key]
         ax.contour(X0, X1, X0**2 + X1**2, levels=10, colors="0.8", linewidths=0.8)
-        ax.plot(path[:, 0], path[:, 1], "-", color=f"C{i}", lw=0.8, alpha=0.6)
-        ax.scatter(path[:, 0], path[:, 1], c=onp.arange(len(path)), cmap="viridis", s=14,
-                   zorder=3)
-        ax.plot([-3], [4], "ks", ms=6)
-        ax.plot([0], [0], "k+", ms=10, mew=1.5)
+        # the path, step by step, above its points: a line from each point to the next
+        ax.plot(path[:, 0], path[:, 1], "-", color="0.25", lw=0.9, zorder=4)
+        points = ax.scatter(path[:, 0], path[:, 1], c=onp.arange(len(path)), cmap="viridis",
+                            vmin=0, vmax=step_num, s=22, zorder=3, edgecolors="none")
+        ax.plot([path[0, 0]], [path[0, 1]], "ks", ms=7, zorder=5)
+        ax.plot([0], [0], "k+", ms=10, mew=1.5, zorder=5)
         ax.set_xlim(-r, r)
         ax.set_ylim(-r, r)
         ax.set_aspect("equal")
@@ -365,6 +371,8 @@ def gradient_descent_figure(
         dist = onp.linalg.norm(path, axis=1)
         axes["dist"].semilogy(onp.arange(len(path)), dist, "o-", color=f"C{i}", ms=3,
                               label=f"lr = {lr:g}")
+    if points is not None:
+        fig.colorbar(points, ax=[axes[k] for k in keys], label="step", shrink=0.9, pad=0.01)
     axes[keys[0]].set_ylabel("x1")
     axes["dist"].set_xlabel("step")
     axes["dist"].set_ylabel("distance to the minimum")
@@ -372,7 +380,7 @@ def gradient_descent_figure(
     axes["dist"].grid(alpha=0.3, which="both")
     axes["dist"].legend(fontsize=9, ncol=len(keys))
     fig.suptitle(f"gradient descent on x0**2 + x1**2 from (-3, 4): {step_num} steps with the "
-                 "numerical gradient (square: start, colour: step)")
+                 "numerical gradient (square: start; points coloured by step, joined in order)")
     return fig
 
 
@@ -526,19 +534,23 @@ def vanishing_gradients_figure(depth: int = 8, seed: int = 0) -> Figure:
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
-def check_history(history: Any) -> dict[str, list[float]]:
+def check_history(history: Any) -> dict[str, Any]:
     """The curves of a :class:`minifw.History` (or of its ``to_dict()``), checked.
 
     Each of :data:`HISTORY_KEYS` must be missing or a list of finite numbers (accuracies in
-    [0, 1]), none longer than ``loss`` (one entry per epoch); other keys are ignored.
+    [0, 1]), none longer than ``loss`` (one entry per epoch); ``initial_loss`` must be missing,
+    ``None`` or a finite number, and ``best_epoch`` missing, ``None`` or an epoch of ``loss``.
+    Other keys are ignored.
 
     Returns:
-        ``{key: list of floats}`` for every key of :data:`HISTORY_KEYS` (``[]`` if missing).
+        ``{key: list of floats}`` for every key of :data:`HISTORY_KEYS` (``[]`` if missing),
+        with ``initial_loss`` (a float or ``None``) and ``best_epoch`` (an int or ``None``).
 
     Raises:
         TypeError: ``history`` is neither a ``History`` nor a mapping.
-        ValueError: a curve is not a list of finite numbers or is longer than ``loss``; the
-            message names the key and the entry.
+        ValueError: a curve is not a list of finite numbers or is longer than ``loss``, or
+            ``initial_loss`` or ``best_epoch`` is not what it should be; the message names
+            the key and the entry.
 
     >>> check_history({"loss": [1.0, float("nan")]})
     Traceback (most recent call last):
@@ -551,13 +563,13 @@ def check_history(history: Any) -> dict[str, list[float]]:
     if not isinstance(h, Mapping):
         raise TypeError(f"history must be a History or a mapping of lists, got "
                         f"{type(history).__name__}")
-    curves: dict[str, list[float]] = {}
+    curves: dict[str, Any] = {}
     for key in HISTORY_KEYS:
         values = h.get(key, [])
         if not isinstance(values, (list, tuple)):
             raise ValueError(f"history: {key!r} is {values!r:.40}, not a list of numbers")
         for i, v in enumerate(values):
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+            if not _finite_number(v):
                 raise ValueError(f"history: {key!r}[{i}] is {v!r:.40}, not a finite number")
             if key.endswith("accuracy") and not 0 <= float(v) <= 1:
                 raise ValueError(f"history: {key!r}[{i}] is {v!r}, not an accuracy in [0, 1]")
@@ -565,13 +577,36 @@ def check_history(history: Any) -> dict[str, list[float]]:
             raise ValueError(f"history: {key!r} has {len(values)} entries for "
                              f"{len(curves['loss'])} epochs of 'loss'")
         curves[key] = [float(v) for v in values]
+    initial, best = h.get("initial_loss"), h.get("best_epoch")
+    if initial is not None and not _finite_number(initial):
+        raise ValueError(f"history: 'initial_loss' is {initial!r:.40}, not a finite number")
+    epochs = len(curves["loss"])
+    if best is not None and not (isinstance(best, int) and not isinstance(best, bool)
+                                 and 1 <= best <= epochs):
+        raise ValueError(f"history: 'best_epoch' is {best!r:.40}, not an epoch of the "
+                         f"{epochs} recorded")
+    curves["initial_loss"] = None if initial is None else float(initial)
+    curves["best_epoch"] = best
     return curves
+
+
+def _finite_number(v: Any) -> bool:
+    return not isinstance(v, bool) and isinstance(v, numbers.Real) and math.isfinite(v)
+
+
+def _wide(values: Sequence[float]) -> bool:
+    """Whether positive values span so much (100 to 1) that a log axis shows them better."""
+    return bool(values) and min(values) > 0 and max(values) > 100 * min(values)
 
 
 def training_curves_figure(
     history: Any, *, val_label: str = "validation", title: str | None = None
 ) -> Figure:
     """Loss and accuracy per epoch from a :class:`minifw.History` (or its ``to_dict()``).
+
+    The loss before training is drawn at epoch 0, and the best epoch as a dotted line; a loss
+    that spans more than 100 to 1 (a run that diverged) is drawn on a log axis. The legends
+    sit below the axes, where they hide no point.
 
     Arguments:
         history: a ``History`` or a mapping with ``loss``, ``accuracy``, ``val_loss`` and
@@ -588,25 +623,42 @@ def training_curves_figure(
     2
     """
     h = check_history(history)
-    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    epochs = len(h["loss"])
+    fig = Figure(figsize=(11, 4.8), layout="constrained")
     left, right = fig.subplots(1, 2)
+    first = 0 if h["initial_loss"] is not None else 1
     for ax, key, ylabel in ((left, "loss", "loss"), (right, "accuracy", "accuracy")):
+        shown: list[float] = []
+        if key == "loss" and h["initial_loss"] is not None:
+            ax.plot([0], [h["initial_loss"]], "D", color="C0", ms=5, mfc="white",
+                    label="before training")
+            shown.append(h["initial_loss"])
         for prefix, label, style in (("", "train", "o-"), ("val_", val_label, "s--")):
             values = h[prefix + key]
             if prefix == "" and key == "loss":
                 label = "train (mean over the epoch's batches)"
             if values:
-                ax.plot(range(1, len(values) + 1), values, style, ms=3.5, label=label)
+                ax.plot(range(1, len(values) + 1), values, style, ms=4, label=label)
+                shown += values
+        if h["best_epoch"] is not None and shown:
+            ax.axvline(h["best_epoch"], color="0.4", ls=":", lw=1.2,
+                       label=f"best epoch ({h['best_epoch']})")
         ax.set_xlabel("epoch")
+        ax.set_xlim(first - 0.5, max(epochs, 1) + 0.5)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(ylabel)
+        ax.set_ylabel(ylabel + (" (log scale)" if key == "loss" and _wide(shown) else ""))
         ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend(loc="upper right" if key == "loss" else "lower right")
+        if key == "loss" and _wide(shown):
+            ax.set_yscale("log")
+            ax.grid(alpha=0.1, which="minor")
+        if shown:
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8.5,
+                      frameon=False)
         else:
             ax.text(0.5, 0.5, f"no {key} recorded", ha="center", transform=ax.transAxes)
-    if h.get("accuracy") or h.get("val_accuracy"):
-        right.set_ylim(top=1.005)
+    if h["accuracy"] or h["val_accuracy"]:
+        low = min(h["accuracy"] + h["val_accuracy"])
+        right.set_ylim(max(0.0, low - 0.05 * (1.0 - low) - 0.01), 1.0 + 0.03)
     final = [f"{label} {key} {h[k][-1]:.4f}" for k, label, key in (
         ("accuracy", "train", "accuracy"), ("val_accuracy", val_label, "accuracy")) if h.get(k)]
     fig.suptitle(title or ("training curves" + (": " + ", ".join(final) if final else "")))

@@ -4,6 +4,11 @@ Data flows one way: a batch goes through ``model(params, x)``, the loss makes it
 ``f(params, x, t)``, and ``optimizer.step(f, params, x, t)`` takes its gradient
 (``value_and_grad(f, method)``) and changes ``params`` in place (``optimizer.update``).
 
+The :class:`History` keeps, besides the curves, the loss before training and the best epoch
+with a copy of its parameters (the lowest validation loss, or training loss without
+validation), also when training stops early: a ``KeyboardInterrupt`` or ``FloatingPointError``
+from ``fit`` carries the history so far as ``error.history``.
+
 >>> import numpy as onp, minifw as mf
 >>> rng = onp.random.default_rng(0)
 >>> x = rng.standard_normal((64, 2)); t = (x[:, 0] > 0).astype(int)
@@ -17,36 +22,102 @@ True
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import numpy as onp
-from tqdm.auto import tqdm
 
+from minifw.divergence import TRAINING_RTOL, DivergenceWarning, went_uphill
 from minifw.functions import NonFiniteError, check_finite, check_labels
 from minifw.gradients import METHODS
 from minifw.layers import Layer
 from minifw.losses import CrossEntropyError, Loss, SoftmaxCrossEntropy
 from minifw.optim import Optimizer, gradient_then_update
-from minifw.tree import Tree, leaves
+from minifw.tables import html_table, text_table
+from minifw.tree import Tree, leaves, tree_map
 
 
 @dataclass
 class History:
-    """What ``fit`` measured, one entry per epoch (accuracies only for classification)."""
+    """What ``fit`` measured, one entry per epoch (accuracies only for classification).
+
+    Attributes:
+        loss, accuracy: on the training data; ``loss`` is the mean over the epoch's batches.
+        val_loss, val_accuracy: on the validation data, after each epoch.
+        initial_loss, final_loss: the loss on all the training data at the parameters
+            training began from and ended with, measured when ``fit`` finishes (``None`` if it
+            did not finish, or where not finite).
+        best_epoch: the epoch (from 1) of the lowest validation loss, or training loss
+            without validation; ``None`` before the first epoch ends.
+        best_params: a copy of the parameters after ``best_epoch`` (not in ``to_dict``).
+
+    ``print(history)`` shows a table; in Jupyter it displays as an HTML table.
+
+    >>> print(History(loss=[0.9, 0.4], accuracy=[0.7, 0.9], initial_loss=2.3, best_epoch=2))
+    epoch    loss  accuracy
+        0  2.3000
+        1  0.9000    0.7000
+        2  0.4000    0.9000  best
+    """
 
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_accuracy: list[float] = field(default_factory=list)
+    initial_loss: float | None = None
+    final_loss: float | None = None
+    best_epoch: int | None = None
+    best_params: Tree | None = field(default=None, repr=False, compare=False)
 
-    def to_dict(self) -> dict[str, list[float]]:
-        """The history as plain lists, e.g. for ``json.dump``."""
-        return asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        """The history as plain data, e.g. for ``json.dump`` (without ``best_params``)."""
+        return {"loss": list(self.loss), "accuracy": list(self.accuracy),
+                "val_loss": list(self.val_loss), "val_accuracy": list(self.val_accuracy),
+                "initial_loss": self.initial_loss, "final_loss": self.final_loss,
+                "best_epoch": self.best_epoch}
+
+    @property
+    def monitored(self) -> list[float]:
+        """The curve the best epoch is chosen on: ``val_loss`` if measured, else ``loss``."""
+        return self.val_loss if self.val_loss else self.loss
+
+    @property
+    def diverged(self) -> bool:
+        """Whether training ended with a loss on the training data higher than it began with,
+        by more than :data:`~minifw.divergence.TRAINING_RTOL` of its size (more than noise).
+
+        >>> History(loss=[3e8], initial_loss=2.3, final_loss=2.9e8).diverged
+        True
+        """
+        return self.initial_loss is not None and self.final_loss is not None and went_uphill(
+            self.initial_loss, self.final_loss, TRAINING_RTOL)
+
+    def _rows(self) -> tuple[list[str], list[list[str]]]:
+        curves = [k for k in ("loss", "accuracy", "val_loss", "val_accuracy") if getattr(self, k)]
+        rows = []
+        if self.initial_loss is not None:
+            rows.append(["0", f"{self.initial_loss:.4f}"] + [""] * len(curves))
+        for e in range(len(self.loss)):
+            cells = [f"{v[e]:.4f}" if e < len(v) else "" for v in (getattr(self, k)
+                                                                   for k in curves)]
+            rows.append([str(e + 1), *cells, "best" if self.best_epoch == e + 1 else ""])
+        return ["epoch", *curves, ""], rows
+
+    def __str__(self) -> str:
+        headers, rows = self._rows()
+        return text_table(headers, rows, numeric=headers[:-1])
+
+    def _repr_html_(self) -> str:
+        headers, rows = self._rows()
+        return html_table(headers, rows, "minifw History (epoch 0: before training)",
+                          numeric=headers[:-1])
 
 
 def as_generator(rng: Any) -> onp.random.Generator:
@@ -198,11 +269,19 @@ class _DeferInterrupts:
     """Holds a first Ctrl-C (SIGINT) until the current step is over, so that it never lands
     between the updates of two arrays; a second Ctrl-C interrupts at once.
 
+    ``on_signal`` is called at each Ctrl-C: ``fit`` redraws its progress bar there, so that the
+    terminal's echo of the next ``^C`` lands where the last one did, not past the end of the
+    line (where it would wrap and leave a copy of the bar above the next one).
+
     Only in the main thread, and only when SIGINT has Python's default handler.
     """
 
+    def __init__(self, on_signal: Callable[[], Any]) -> None:
+        self.on_signal = on_signal
+
     def __enter__(self) -> _DeferInterrupts:
         self.pending = False
+        self.where = "before the first step"  # what fit is doing: said by a second Ctrl-C
         self.active = (threading.current_thread() is threading.main_thread()
                        and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
         if self.active:
@@ -210,8 +289,10 @@ class _DeferInterrupts:
         return self
 
     def _handler(self, signum: int, frame: Any) -> None:
+        self.on_signal()
         if self.pending:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt(f"fit interrupted {self.where} by a second Ctrl-C, at "
+                                    "once; params hold what that step had written")
         self.pending = True
 
     def check(self, where: str) -> None:
@@ -267,6 +348,9 @@ def fit(
     stops training with ``FloatingPointError`` naming the epoch and batch; ``params`` keep
     their last finite values. Ctrl-C stops between two steps with ``KeyboardInterrupt``, never
     inside one. Either exception carries the :class:`History` so far as ``error.history``.
+    A run whose loss on the training data ends well above where it began (more than doubled:
+    a learning rate too large) finishes with a :class:`~minifw.divergence.DivergenceWarning`.
+    A ``batch_size`` of ``len(x)`` or more makes one batch of all samples per epoch.
     """
     epochs = whole_number("epochs", epochs, 0)
     batch_size = whole_number("batch_size", batch_size, 1)
@@ -294,15 +378,20 @@ def fit(
     step = optimizer.step if isinstance(optimizer, Optimizer) else partial(gradient_then_update,
                                                                             optimizer)
     history = History()
+    start = tree_map(onp.copy, params) if epochs else None  # for the loss before training
     n_batches = -(-len(x) // batch_size)
-    bar = tqdm(total=epochs * n_batches, disable=None if progress else True, unit="batch")
+    from tqdm.auto import tqdm  # here, not at the top: it costs every `import minifw` 0.15 s
+
+    bar = tqdm(total=epochs * n_batches, disable=None if progress else True, unit="batch",
+               ncols=_bar_columns())
     kept = "params keep their last finite values"
     try:
-        with _DeferInterrupts() as interrupts:
+        with _DeferInterrupts(on_signal=bar.refresh) as interrupts:
             for epoch in range(1, epochs + 1):
                 total = 0.0
                 for b, idx in enumerate(minibatches(len(x), batch_size, rng), start=1):
                     where = f"at epoch {epoch}, batch {b} of {n_batches}"
+                    interrupts.where = f"during epoch {epoch}, batch {b} of {n_batches}"
                     try:
                         value = step(f, params, x[idx], t[idx], method=gradient)
                     except NonFiniteError as e:  # a loss, gradient or step not finite
@@ -312,14 +401,52 @@ def fit(
                     bar.set_postfix(epoch=epoch, loss=f"{float(value):.4f}", refresh=False)
                     interrupts.check(f"after epoch {epoch}, batch {b} of {n_batches}")
                 history.loss.append(total / len(x))
+                interrupts.where = f"while measuring epoch {epoch}"
                 _measure(history, model, loss, params, (x, t), val, classify, epoch)
+                _keep_if_best(history, params)
                 interrupts.check(f"after epoch {epoch}")
     except (FloatingPointError, KeyboardInterrupt) as e:
         e.history = history  # type: ignore[union-attr]
         raise
     finally:
         bar.close()
+    if start is not None:
+        history.initial_loss = _finite_loss(f, start, x, t)
+        history.final_loss = _finite_loss(f, params, x, t)
+    if history.diverged:
+        lr = getattr(optimizer, "lr", None)
+        warnings.warn(DivergenceWarning(
+            f"fit: the loss on the training data rose from {history.initial_loss:.4g} before "
+            f"training to {history.final_loss:.4g} after epoch {epochs}: training diverged; "
+            f"lower the learning rate{f' (lr={lr:g})' if isinstance(lr, (int, float)) else ''}"),
+            stacklevel=2)
     return history
+
+
+def _finite_loss(f: Any, params: Tree, x: onp.ndarray, t: onp.ndarray) -> float | None:
+    """``f(params, x, t)`` as a float, or ``None`` where it is not finite."""
+    try:
+        value = float(f(params, x, t))
+    except NonFiniteError:
+        return None
+    return value if onp.isfinite(value) else None
+
+
+def _keep_if_best(history: History, params: Tree) -> None:
+    """Make the last epoch the best one if its monitored loss is the lowest so far."""
+    curve = history.monitored
+    if history.best_epoch is None or curve[-1] < curve[history.best_epoch - 1]:
+        history.best_epoch = len(curve)
+        history.best_params = tree_map(onp.copy, params)
+
+
+def _bar_columns() -> int | None:
+    """The progress bar's width: the terminal's less three columns, so that the ``^C`` a
+    terminal echoes after it does not wrap the line (and leave a second copy of the bar)."""
+    try:
+        return max(20, os.get_terminal_size(sys.stderr.fileno()).columns - 3)
+    except (OSError, ValueError, AttributeError):  # not a terminal, or no stderr
+        return None
 
 
 def _measure(history: History, model: Layer, loss: Loss, params: Tree,

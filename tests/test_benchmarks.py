@@ -130,3 +130,52 @@ def test_without_pytorch_its_figures_are_skipped_with_a_note(bench, monkeypatch)
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
     torch, why = baselines.torch_available()
     assert torch is None and "not importable" in why
+
+
+POINTS = [{"params": n, "loop": n * 1e-4, "numerical": n * 1e-6, "full": n * 1.1e-6,
+           "projection": 1e-3} for n in (1600, 3985, 7960, 19885, 39760, 79510)]
+
+
+def fake_run(run, monkeypatch, missed: bool) -> None:
+    """Make every stage of ``run.main`` instant: one figure, which passes unless ``missed``."""
+    figure = run.Figure("a figure", "<= 5", "minifw", "peer", minifw_s=33.3 if missed else 1.0,
+                        peer_s=1.0)
+    monkeypatch.setattr(run, "train_steps", lambda mode, rng, torch: [figure])
+    monkeypatch.setattr(run, "tiny_gradient", lambda mode, rng, torch: figure)
+    monkeypatch.setattr(run, "numerical_gradients", lambda mode, rng: ([figure], "a bound"))
+    monkeypatch.setattr(run, "check_grads_figures", lambda mode, rng: [figure])
+    monkeypatch.setattr(run, "check_layer_figure", lambda mode, rng, torch: figure)
+    monkeypatch.setattr(run, "scaling", lambda mode, rng: POINTS)
+
+
+@pytest.mark.parametrize("missed, status", [(False, 0), (True, 1)])
+def test_a_quick_run_leaves_the_committed_results_and_a_missed_goal_exits_1(
+        bench, monkeypatch, capsys, missed, status):
+    run, _ = bench
+    fake_run(run, monkeypatch, missed)
+    committed = {name: (run.HERE / name).read_bytes() for name in ("RESULTS.md", "scaling.png")}
+    assert run.main(["--quick", "--no-torch"]) == status
+    out = capsys.readouterr().out
+    assert "not written" in out and ("33.3  <= 5     FAIL" in out) == missed
+    assert {name: (run.HERE / name).read_bytes() for name in committed} == committed
+
+
+def test_a_quick_run_writes_where_it_is_told_and_never_over_the_committed_results(
+        bench, monkeypatch, tmp_path, capsys):
+    run, _ = bench
+    fake_run(run, monkeypatch, missed=False)
+    assert run.main(["--quick", "--no-torch", "--out", str(tmp_path)]) == 0
+    assert "Quick run" in (tmp_path / "RESULTS.md").read_text()
+    assert (tmp_path / "scaling.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(SystemExit):
+        run.main(["--quick", "--write"])
+    assert "only a full run may" in capsys.readouterr().err
+
+
+def test_the_scaling_axes_label_every_network_size(bench):
+    run, _ = bench
+    fig = run.scaling_figure(POINTS)
+    fig.canvas.draw()
+    for ax in fig.axes:
+        labels = [label.get_text() for label in ax.get_xticklabels() if label.get_visible()]
+        assert labels == ["1.6k", "3.98k", "7.96k", "19.9k", "39.8k", "79.5k"]

@@ -58,7 +58,7 @@ def assert_one_line_error(err: str) -> None:
 # --- train ------------------------------------------------------------------------------------
 
 
-def test_train_writes_params_history_settings_and_curves(
+def test_train_writes_model_files_history_settings_and_curves(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "run"
@@ -66,10 +66,10 @@ def test_train_writes_params_history_settings_and_curves(
     stdout = capsys.readouterr().out
     assert "train accuracy" in stdout and "test accuracy" in stdout
     assert sorted(p.name for p in out.iterdir()) == [
-        "curves.png", "history.json", "params.npz", "settings.json"]
+        "best_model.npz", "curves.png", "history.json", "model.npz", "settings.json"]
 
-    params = mf.load(out / "params.npz")
-    model = cli.build_model(64, [16, 8], 10, "relu", "softmax_cross_entropy")
+    model, params = mf.load_model(out / "model.npz")
+    assert repr(model) == repr(cli.build_model(64, [16, 8], 10, "relu", "softmax_cross_entropy"))
     assert {k: {n: a.shape for n, a in v.items()} for k, v in params.items()} == {
         "0": {"W": (64, 16), "b": (16,)}, "2": {"W": (16, 8), "b": (8,)},
         "4": {"W": (8, 10), "b": (10,)}}
@@ -78,14 +78,17 @@ def test_train_writes_params_history_settings_and_curves(
     history = json.loads((out / "history.json").read_text())
     assert mf.History(**history).to_dict() == history
     assert all(len(history[k]) == 2 for k in ("loss", "accuracy", "val_loss", "val_accuracy"))
+    assert history["best_epoch"] in (1, 2) and history["initial_loss"] > history["loss"][-1]
     test_accuracy = float(stdout.split("test accuracy")[1].split()[0])
-    assert history["val_accuracy"][-1] == pytest.approx(test_accuracy, abs=1e-4)
+    assert mf.load_model(out / "model.npz").info["measures"]["test"]["accuracy"] == (
+        pytest.approx(test_accuracy, abs=1e-4))
 
     settings = json.loads((out / "settings.json").read_text())
     assert settings["epochs"] == 2 and settings["hidden"] == [16, 8]
     assert settings["dataset"] == "digits" and settings["seed"] == 0
     assert settings["optimizer"] == "adam" and settings["lr"] == cli.DEFAULT_LR["adam"]
-    assert settings["train_samples"] + settings["test_samples"] == 1797
+    assert settings["train_samples"] + settings["validation_samples"] == 1438
+    assert settings["test_samples"] == 359 and settings["status"] == "finished"
     assert_png(out / "curves.png")
 
 
@@ -101,7 +104,7 @@ def test_train_is_reproducible_from_the_seed(tmp_path: Path) -> None:
     for name in ("a", "b"):
         assert cli.main(["train", "--quiet", "--epochs", "1", "--seed", "3", "--out",
                          str(tmp_path / name)]) == 0
-    a, b = (mf.load(tmp_path / n / "params.npz") for n in ("a", "b"))
+    a, b = (mf.load_model(tmp_path / n / "model.npz").params for n in ("a", "b"))
     assert all(onp.array_equal(a[k][n], b[k][n]) for k in a for n in a[k])
 
 
@@ -127,7 +130,7 @@ def test_train_in_a_fresh_process(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "test accuracy" in result.stdout
     assert "Traceback" not in result.stderr
-    assert (tmp_path / "run" / "params.npz").is_file()
+    assert (tmp_path / "run" / "model.npz").is_file()
 
 
 def write_small_mnist(folder: Path, rng: onp.random.Generator) -> None:
@@ -147,8 +150,8 @@ def test_train_on_mnist_files_from_the_data_dir(
                      "--no-download", "--quiet", "--epochs", "1", "--hidden", "8", "--out",
                      str(tmp_path / "run")]) == 0
     settings = json.loads((tmp_path / "run" / "settings.json").read_text())
-    assert (settings["inputs"], settings["train_samples"], settings["test_samples"]) == (
-        784, 60, 20)
+    assert (settings["inputs"], settings["train_samples"], settings["validation_samples"],
+            settings["test_samples"]) == (784, 54, 6, 20)
 
 
 def test_train_on_missing_mnist_offline_is_one_line_naming_the_files(

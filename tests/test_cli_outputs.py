@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import minifw
-from minifw import atomic, cli
+from minifw import atomic, cli, runfolder
 
 
 def _run(argv, capsys):
@@ -49,14 +49,14 @@ def previous_run(tmp_path, capsys):
     return out, _contents(out)
 
 
-def test_a_second_run_replaces_all_four_files_and_leaves_nothing_beside(previous_run, capsys):
+def test_a_second_run_replaces_all_its_files_and_leaves_nothing_beside(previous_run, capsys):
     out, before = previous_run
     assert sorted(before) == sorted(cli.OUTPUTS)
     assert cli.main(["train", "--quiet", "--epochs", "1", "--hidden", "8", "--seed", "1",
                      "--out", str(out)]) == 0
     after = _contents(out)
     assert sorted(after) == sorted(cli.OUTPUTS)
-    assert all(after[n] != before[n] for n in ("params.npz", "settings.json", "curves.png"))
+    assert all(after[n] != before[n] for n in ("model.npz", "settings.json", "curves.png"))
     assert os.listdir(out.parent) == ["latest"]
 
 
@@ -75,21 +75,21 @@ def test_the_folder_gets_the_mode_mkdir_would_give_and_keeps_its_own(tmp_path, c
 KILLED_WRITE = """
 import os, sys
 from pathlib import Path
-from minifw import atomic, cli
+from minifw import atomic, cli, runfolder
 where, out = sys.argv[1], sys.argv[2]
 
 def killed(*args, **kwargs):
     os._exit(9)
 
 new = {name: b"new " + name.encode() for name in cli.OUTPUTS}
-if where == "writing":  # params.npz and history.json written, settings.json not
+if where == "writing":  # the model files and history.json written, settings.json not
     new["settings.json"] = killed
 elif where == "between the renames":
     rename = os.rename
     atomic.os.rename = lambda a, b: killed() if b == out else rename(a, b)
 elif where == "after the swap":
     atomic.shutil.rmtree = killed
-cli._write_outputs(Path(out), "out", new)
+runfolder.write(Path(out), "out", new)
 """
 
 
@@ -109,7 +109,7 @@ def test_outputs_killed_while_written_leave_no_mixture(previous_run, where):
         assert kept == [before, new]
     else:
         assert _contents(out) == new and len(hidden) == 1  # the old run, not yet removed
-    cli._write_outputs(out, "out", new)
+    runfolder.write(out, "out", new)
     assert os.listdir(out.parent) == ["latest"]  # the next run swept what the dead one left
 
 
@@ -125,7 +125,7 @@ def test_outputs_killed_at_twenty_moments_are_never_mixed(tmp_path):
         if pid == 0:  # the child: never returns into pytest
             try:
                 for i in range(10**6):
-                    cli._write_outputs(out, "out", {n: b"%d " % i * 5000 for n in cli.OUTPUTS})
+                    runfolder.write(out, "out", {n: b"%d " % i * 5000 for n in cli.OUTPUTS})
                     if i == 0:
                         os.write(go, b"x")
             finally:
@@ -167,7 +167,7 @@ def test_a_folder_holding_other_files_is_refused(previous_run, capsys, no_traini
 @pytest.mark.parametrize("what", ["file", "folder"])
 def test_write_protected_outputs_are_refused(previous_run, capsys, no_training, what):
     out, before = previous_run
-    target = out / "params.npz" if what == "file" else out
+    target = out / "model.npz" if what == "file" else out
     os.chmod(target, 0o555 if what == "folder" else 0o444)
     try:
         status, err = _run(["train", "--quiet", "--out", str(out)], capsys)
@@ -286,4 +286,4 @@ def test_train_in_a_fresh_process_killed_by_sigkill_mid_run_keeps_the_previous_r
     if out.exists():
         now = _contents(out)
         assert now == before or (sorted(now) == sorted(cli.OUTPUTS) and all(
-            now[n] != before[n] for n in ("params.npz", "settings.json")))
+            now[n] != before[n] for n in ("model.npz", "settings.json")))

@@ -13,6 +13,8 @@ import hashlib
 import http.server
 import io
 import struct
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -23,8 +25,10 @@ import numpy as np
 import pytest
 from file_helpers import ROOT, peak_and_error, special_file
 
+import minifw as mf
 from minifw import datasets
 from minifw.datasets import (
+    DIGITS_FILE,
     MNIST_FILES,
     MNIST_SHA256,
     DatasetNotFoundError,
@@ -99,14 +103,43 @@ def test_load_digits_shapes_dtypes_and_default_split() -> None:
 
 
 def test_load_digits_split_is_a_partition_of_all_samples() -> None:
-    from sklearn.datasets import load_digits as sklearn_load_digits
-
-    pixels, labels = sklearn_load_digits(return_X_y=True)
+    shipped = mf.load(DIGITS_FILE)
+    pixels, labels = shipped["images"].reshape(-1, 64), shipped["labels"]
     (x_train, t_train), (x_test, t_test) = load_digits(normalize=False, test_fraction=0.3)
     together = np.column_stack([np.vstack([x_train, x_test]), np.concatenate([t_train, t_test])])
     original = np.column_stack([pixels, labels])
     assert sorted(map(tuple, together.tolist())) == sorted(map(tuple, original.tolist()))
     assert len(x_test) == round(1797 * 0.3)
+
+
+def test_the_shipped_digits_are_the_uci_test_set() -> None:
+    # the UCI optdigits test set (optdigits.tes): 1797 images, these counts per digit
+    shipped = mf.load(DIGITS_FILE)
+    images, labels = shipped["images"], shipped["labels"]
+    assert images.shape == (1797, 8, 8) and images.dtype == np.uint8 and images.max() == 16
+    assert np.bincount(labels).tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+    assert hashlib.sha256(images.tobytes()).hexdigest() == (
+        "8f26b2bd9d135c256808f68f14fdabddde6d9c7f869ae419704b051f0f14b3b3")
+    assert hashlib.sha256(labels.tobytes()).hexdigest() == (
+        "8ba4f891220f5e4c9c819638d1602d74b83618f167043c6da52a2a247841ddf0")
+
+
+def test_the_shipped_digits_are_scikit_learns_copy_where_it_is_installed() -> None:
+    datasets = pytest.importorskip("sklearn.datasets")
+    pixels, labels = datasets.load_digits(return_X_y=True)
+    shipped = mf.load(DIGITS_FILE)
+    np.testing.assert_array_equal(shipped["images"].reshape(-1, 64), pixels)
+    np.testing.assert_array_equal(shipped["labels"], labels)
+
+
+def test_minifw_does_not_need_scikit_learn() -> None:
+    # the digits load and the command line starts in a process where sklearn cannot import
+    code = ("import sys; sys.modules['sklearn'] = None; import minifw.cli; "
+            "from minifw.datasets import load_digits; load_digits(); "
+            "print('sklearn' in sys.modules and sys.modules['sklearn'] is not None)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_load_digits_is_deterministic_per_seed() -> None:

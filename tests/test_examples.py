@@ -42,6 +42,8 @@ def test_gradient_descent() -> None:
     assert "step 1: (-2.4, 3.2)" in out and "step 2: (-1.92, 2.56)" in out
     final = re.search(r"final point: \(([^,]+), ([^)]+)\)", out)
     assert final and abs(float(final.group(1))) < 1e-8 and abs(float(final.group(2))) < 1e-8
+    assert "DivergenceWarning: gradient_descent: lr=10 is too large" in out
+    assert "lr = 1e-10: final point (-3, 4)" in out
 
 
 def test_loss_functions() -> None:

@@ -125,7 +125,7 @@ def test_a_row_judged_all_on_kinks_says_so_and_how():
 
 def test_reports_show_as_html_tables():
     html = mf.check_grads(lambda x: np.sum(x ** 2), onp.ones(2))._repr_html_()
-    assert html.count("<tr>") == 2 and "OK" in html
+    assert html.count("<tr>") == 2 and "OK" in html and "<caption>" in html
 
 
 # --- second derivatives -----------------------------------------------------------------------

@@ -47,9 +47,10 @@ def test_weight_init_is_scale_times_standard_normal_from_the_generator(init, sca
     onp.testing.assert_allclose(W, scale * rng(5).standard_normal((3, 2)), rtol=1e-15)
 
 
-def test_default_init_is_xavier():
+def test_default_init_is_he_as_the_command_line_uses_before_relu():
     W = mf.Linear(400, 500).init(rng(1))["W"]
-    assert W.std() == pytest.approx(1 / 20, rel=0.01)
+    assert W.std() == pytest.approx(onp.sqrt(2 / 400), rel=0.01)
+    assert mf.Linear(400, 500).weight_init == "he"
 
 
 def test_init_is_deterministic_by_seed_and_uses_the_generator():

@@ -33,7 +33,7 @@ FIGURES = {
 
 @pytest.mark.parametrize("name", sorted(FIGURES))
 def test_each_figure_saves_as_a_valid_png(name: str, tmp_path: Path) -> None:
-    path = plots.save_figure(FIGURES[name](), tmp_path / "sub" / f"{name}.png", dpi=60)
+    path = plots.save_figure(FIGURES[name](), tmp_path / f"{name}.png", dpi=60)
     assert_png(path)
     assert sorted(p.name for p in path.parent.iterdir()) == [f"{name}.png"]  # no temp files
 
@@ -45,12 +45,21 @@ def test_save_figure_with_an_unknown_format_leaves_nothing(tmp_path: Path) -> No
     assert list(tmp_path.iterdir()) == []
 
 
-def test_write_atomic_replaces_the_file_and_leaves_no_temporary(tmp_path: Path) -> None:
-    target = tmp_path / "f.json"
-    target.write_text("old")
-    plots.write_atomic(target, b"new")
-    assert target.read_text() == "new"
-    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+def test_save_figure_replaces_the_file_and_leaves_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "f.png"
+    target.write_bytes(b"old")
+    plots.save_figure(plots.gradient_descent_figure(step_num=2), target, dpi=30)
+    assert target.read_bytes()[:8] == PNG_SIGNATURE
+    assert [p.name for p in tmp_path.iterdir()] == ["f.png"]
+
+
+def test_save_figure_makes_no_folder_and_no_giant_picture(tmp_path: Path) -> None:
+    fig = plots.gradient_descent_figure(step_num=2)
+    with pytest.raises(ValueError, match="no folder"):
+        plots.save_figure(fig, tmp_path / "missing" / "f.png")
+    with pytest.raises(ValueError, match=r"dpi=5000 would make a picture of .* at most dpi="):
+        plots.save_figure(fig, tmp_path / "f.png", dpi=5000)
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- activations ------------------------------------------------------------------------------

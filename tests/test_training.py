@@ -109,7 +109,8 @@ def test_fit_with_validation_records_per_epoch():
     expected = float(mf.SoftmaxCrossEntropy()(model(params, xv), tv))
     assert h.val_loss[-1] == pytest.approx(expected, rel=1e-12)
     assert h.val_accuracy[-1] == mf.accuracy(model, params, xv, tv)
-    assert set(h.to_dict()) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert set(h.to_dict()) == {"loss", "accuracy", "val_loss", "val_accuracy",
+                                "initial_loss", "final_loss", "best_epoch"}
 
 
 def test_fit_with_one_hot_targets_records_accuracy():

@@ -12,6 +12,8 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
+from minifw.tables import html_table, text_table
+
 
 @dataclass
 class GradCheckRow:
@@ -120,9 +122,9 @@ class GradCheckReport:
         return (f"gradient check ({self.mode} mode, {where}): {'OK' if self.ok else 'FAILED'}; "
                 f"h={self.h:.3g}, rtol={self.rtol:.3g}, atol={self.atol:.3g}")
 
-    def _table(self) -> list[list[str]]:
+    def _table(self) -> tuple[list[str], list[list[str]]]:
         unit = "elements" if self.mode == "full" else "directions"
-        return [[c.format(unit=unit) for c in COLUMNS]] + [r.cells(unit) for r in self.rows]
+        return [c.format(unit=unit) for c in COLUMNS], [r.cells(unit) for r in self.rows]
 
     def _lines(self) -> list[str]:
         lines = [f"{r.path}: {r.verdict}" for r in self.rows if r.verdict]
@@ -130,16 +132,9 @@ class GradCheckReport:
         return lines + self.notes + [f"blame: {b}" for b in self.blame]
 
     def __str__(self) -> str:
-        table = self._table()
-        widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
-        body = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in table]
-        return "\n".join([self._head(), *body, *self._lines()])
+        return "\n".join([self._head(), text_table(*self._table()), *self._lines()])
 
     def _repr_html_(self) -> str:
-        head, *rows = self._table()
-        cells = "".join(f"<th>{html.escape(c)}</th>" for c in head)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
-                       for r in rows)
-        notes = "".join(f"<li>{html.escape(line)}</li>" for line in self._lines())
-        return (f"<p><b>{html.escape(self._head())}</b></p><table><tr>{cells}</tr>{body}"
-                f"</table>" + (f"<ul>{notes}</ul>" if notes else ""))
+        """The table for Jupyter: the head line as its caption, verdicts and notes below."""
+        return html_table(*self._table(), caption=self._head()) + "".join(
+            f"\n<p>{html.escape(line)}</p>" for line in self._lines())

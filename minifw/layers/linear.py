@@ -62,14 +62,16 @@ class Linear(Layer):
     Arguments:
         in_features: the width of the input's last axis.
         out_features: the width of the output's last axis.
-        weight_init: ``"xavier"`` (default), ``"he"``, ``"book"`` or a standard deviation.
+        weight_init: ``"he"`` (default: right for the ReLU that usually follows, and what
+            ``minifw train`` uses there), ``"xavier"`` (before sigmoid or tanh), ``"book"``
+            or a standard deviation.
     """
 
     ops_only = True
     op = F.AFFINE
     param_names = ("W", "b")
 
-    def __init__(self, in_features: int, out_features: int, weight_init: str | float = "xavier"):
+    def __init__(self, in_features: int, out_features: int, weight_init: str | float = "he"):
         self.in_features = whole("Linear: in_features", in_features)
         self.out_features = whole("Linear: out_features", out_features)
         self.weight_init = check_weight_init("Linear", weight_init)
