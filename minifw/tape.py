@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as onp
 from autograd.core import VJPNode, add_outgrads
-from autograd.tracer import isbox, new_box, toposort, trace_stack
+from autograd.tracer import isbox, new_box, notrace_primitives, toposort, trace_stack
 
 from minifw.ops import Op, forward_only, open_layers
 from minifw.tree import Tree, leaves
@@ -47,6 +47,11 @@ class _Recorded(VJPNode):
     def initialize_root(self) -> None:
         super().initialize_root()
         self.fun = None
+
+
+# autograd passes functions without a derivative (comparisons, floor, ...) through untraced
+# for its own node type: for this one too
+notrace_primitives[_Recorded] = notrace_primitives[VJPNode]
 
 
 @dataclass

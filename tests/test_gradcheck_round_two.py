@@ -235,3 +235,20 @@ def test_4d_layers_are_property_checked_with_an_input_shape():
     assert check_layer_property(Conv(), max_examples=5, input_shape=(3, 2, 2)).ok
     with pytest.raises(ValueError, match="input_shape"):
         check_layer_property(Conv(), input_shape=(3, 0))
+
+
+def test_the_command_line_checks_a_4d_layer_with_an_input_shape(tmp_path, capsys):
+    from minifw import cli
+
+    (tmp_path / "conv_layers.py").write_text(
+        "import minifw as mf\nfrom minifw import np\n\n"
+        "class Conv(mf.Layer):\n"
+        "    def init(self, rng):\n"
+        "        return {'W': rng.standard_normal((2, 3, 1, 1))}\n\n"
+        "    def __call__(self, params, x):\n"
+        "        return np.einsum('nchw,fc->nfhw', x, params['W'][:, :, 0, 0])\n")
+    target = f"{tmp_path / 'conv_layers.py'}:Conv"
+    assert cli.main(["gradcheck", target, "--input-shape", "3,2,2", "--examples", "3"]) == 0
+    assert "OK" in capsys.readouterr().out
+    assert cli.main(["gradcheck", target, "--input-shape", "3,0"]) == 2
+    assert "--input-shape: must be a whole number >= 1, got 0" in capsys.readouterr().err

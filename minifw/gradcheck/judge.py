@@ -9,14 +9,16 @@ difference ``c``, its fourth-order twin ``c4``, and the one-sided second-order d
 ``D+ = (-3 phi(0) + 4 phi(s) - phi(2s)) / 2s`` and ``D- = (3 phi(0) - 4 phi(-s) + phi(-2s)) / 2s``.
 Each step is classed as
 
-- **agree**: ``c`` or ``c4`` matches ``a`` within the step's tolerance;
+- **agree**: ``c``, ``c4`` or (where they agree with each other) ``D+`` and ``D-`` match ``a``
+  within the step's tolerance;
 - **smooth**: ``D+`` and ``D-`` match each other: ``phi`` is differentiable on the scale of
   that step, with derivative ``D = (D+ + D-) / 2``;
 - **jump**: they do not: a kink (or a jump of ``f`` itself) lies within ``2s``.
 
-and the sweep stops at the first two consecutive steps of the same class whose estimates
-agree with each other (a kink near the element, not at it, shows as jumps at the larger steps
-and smooth at the smaller ones, which decide), or where rounding noise swamps the estimates:
+and the sweep stops at the first two consecutive steps of the same class (both *agree*, or
+with estimates that agree with each other; a kink near the element, not at it, shows as
+jumps at the larger steps and smooth at the smaller ones, which decide), or where rounding
+noise swamps the estimates:
 
 - two **agree**: the derivative is right (``"ok"``);
 - two **smooth** with ``D`` away from ``a``: ``phi`` is differentiable there and ``a`` is wrong
@@ -139,6 +141,11 @@ def judge(line: Line, a: float, s0: float, noise: float, rtol: float,
             kind, d = "agree", c
         elif _close(a, c4, rtol, 1.5 * t_c + atol):
             kind, d = "agree", c4
+        elif _close(d_plus, d_minus, rtol, 2 * t_1) and _close(
+                a, (d_plus + d_minus) / 2, rtol, 2 * t_c + atol):  # as a smooth pair decides
+            # the one-sided estimates, exact for a quadratic on each side, match a: a kink in
+            # f' (ReLU feeding a square) spoils c by O(s), not them
+            kind, d = "agree", (d_plus + d_minus) / 2
         elif t_1 > 0.25 * size:  # too noisy for one-sided estimates: only "agree" may follow
             kind, d = "noisy", c
         elif _close(d_plus, d_minus, rtol, 2 * t_1):
@@ -146,8 +153,10 @@ def judge(line: Line, a: float, s0: float, noise: float, rtol: float,
         else:
             kind, d = "jump", d_plus - d_minus
         here = (kind, s, d, d_plus, d_minus)
-        if prev is not None and prev[0] == kind != "noisy" and _close(prev[2], d, 10 * rtol,
-                                                                       2 * t_1):
+        # two steps that agree with a each decide; two smooth or jump steps must also agree
+        # with each other (the estimate has settled)
+        if prev is not None and prev[0] == kind != "noisy" and (kind == "agree" or _close(
+                prev[2], d, 10 * rtol, 2 * t_1 + atol)):
             return _decide(line, a, here, prev, noise, rtol, rng, atol)
         leap = p1 - m1  # constant as s shrinks where f itself jumps within the step
         leaping = prev is not None and {kind, prev[0]} <= {"smooth", "jump"} and abs(
@@ -166,6 +175,11 @@ def judge(line: Line, a: float, s0: float, noise: float, rtol: float,
         c, s = first or (0.0, s0)
         return Verdict("undecided", a, c, s, f"undecided: no two of {LEVELS} steps from "
                                              f"{s0:.2g} down agreed")
+    if prev is not None and prev[0] in ("agree", "smooth") and _close(
+            a, prev[2], rtol, 2 * KAPPA * noise / prev[1] + atol):
+        # rounding ends the sweep after one step that shows f differentiable with slope a
+        return Verdict("ok", a, prev[2], prev[1], f"only the step {prev[1]:.2g} resolved f "
+                       f"above rounding, and there f is differentiable with slope {prev[2]:.8g}")
     c, s = first or (0.0, s0)
     why = ("rounding noise swamped the estimates before two steps agreed" if prev else
            "no step gave a finite estimate")

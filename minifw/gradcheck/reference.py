@@ -16,7 +16,9 @@ from typing import Any
 import numpy as onp
 
 from minifw.numerical import evaluate_at
-from minifw.tape import trace
+from autograd.tracer import toposort
+
+from minifw.tape import _Recorded, trace
 from minifw.tree import Tree, leaves
 
 #: Backward and trace agree to within ``TRACE_ROUNDING eps (|a| + |r| + max |r|)`` per element,
@@ -26,6 +28,18 @@ from minifw.tree import Tree, leaves
 #: alone. Measured on 400 random built-in networks away from kinks: at most 1.6 (float64) and
 #: 24 (float32, against the float64 trace).
 TRACE_ROUNDING = 64.0
+
+
+def autograds_own(fun: Any) -> bool:
+    """Whether ``fun`` (a primitive, or the function it wraps) is one of NumPy's, with
+    autograd's derivative.
+
+    >>> import autograd.numpy as anp
+    >>> autograds_own(anp.tanh), autograds_own(lambda x: x)
+    (True, False)
+    """
+    module = getattr(getattr(fun, "fun", fun), "__module__", "") or ""
+    return module.split(".")[0] in ("numpy", "autograd")
 
 
 class Reference:
@@ -48,8 +62,13 @@ class Reference:
 
     def __init__(self, f: Callable[..., Any], tree: Tree, args: tuple[Any, ...], eps: float):
         self.f, self.tree, self.args, self.eps = f, tree, args, eps
-        tape = trace(f, tree, args, reference=True, integers=False)
+        tape = trace(f, tree, args, reference=True, record=True, integers=False)
         self.bypassed = tape.bypassed
+        #: whether the trace is NumPy's and autograd's derivatives alone: no user primitive,
+        #: whose own VJP the trace would reuse, took part
+        self.independent = tape.end is None or all(
+            autograds_own(node.fun) for node in toposort(tape.end)
+            if isinstance(node, _Recorded) and node.fun is not None)
         self.grads = {p: onp.asarray(g, dtype=onp.float64) for p, g in leaves(tape.gradient())}
         self.scale = max((float(onp.abs(g).max(initial=0.0)) for g in self.grads.values()),
                          default=0.0)
