@@ -14,10 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as onp
-
-from minifw.numerical import evaluate_at
 from autograd.tracer import toposort
 
+from minifw.numerical import evaluate_at
 from minifw.tape import _Recorded, trace
 from minifw.tree import Tree, leaves
 
