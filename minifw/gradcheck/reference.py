@@ -10,6 +10,7 @@ those before it fails an element (:meth:`minifw.gradcheck.check.Check.against_tr
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -61,16 +62,20 @@ class Reference:
 
     def __init__(self, f: Callable[..., Any], tree: Tree, args: tuple[Any, ...], eps: float):
         self.f, self.tree, self.args, self.eps = f, tree, args, eps
-        tape = trace(f, tree, args, reference=True, record=True, integers=False)
+        tape = trace(f, tree, args, reference=True, integers=False)
         self.bypassed = tape.bypassed
-        #: whether the trace is NumPy's and autograd's derivatives alone: no user primitive,
-        #: whose own VJP the trace would reuse, took part
-        self.independent = tape.end is None or all(
-            autograds_own(node.fun) for node in toposort(tape.end)
-            if isinstance(node, _Recorded) and node.fun is not None)
         self.grads = {p: onp.asarray(g, dtype=onp.float64) for p, g in leaves(tape.gradient())}
         self.scale = max((float(onp.abs(g).max(initial=0.0)) for g in self.grads.values()),
                          default=0.0)
+
+    @functools.cached_property
+    def independent(self) -> bool:
+        """Whether the trace is NumPy's and autograd's derivatives alone: no user primitive,
+        whose own VJP the trace would reuse, took part."""
+        tape = trace(self.f, self.tree, self.args, reference=True, record=True, integers=False)
+        return tape.end is None or all(
+            autograds_own(node.fun) for node in toposort(tape.end)
+            if isinstance(node, _Recorded) and node.fun is not None)
 
     @classmethod
     def of(cls, f: Callable[..., Any], tree: Tree, args: tuple[Any, ...], eps: float
