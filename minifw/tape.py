@@ -107,11 +107,15 @@ class Tape:
         self.params, self.paths, self.arrays, self.roots = params, paths, arrays, roots
         self.end, self.value, self.bypassed = end, value, bypassed
         self._gradient: Tree | None = None
+        #: after ``gradient(track=True)``: the largest ``|cotangent|`` of any traced value but
+        #: the seed's (intermediates and parameters), which bounds the terms the backward adds
+        self.largest_cotangent = 0.0
 
-    def gradient(self, g: Any = 1.0) -> Tree:
+    def gradient(self, g: Any = 1.0, track: bool = False) -> Tree:
         """The gradient of the traced value times ``g``, with the structure of ``params``
-        (computed once for ``g = 1``; treat it as read-only)."""
-        if isinstance(g, float) and g == 1.0 and self._gradient is not None:
+        (computed once for ``g = 1``; treat it as read-only); ``track`` also sets
+        ``largest_cotangent`` (a pass over every cotangent: for the checker, not training)."""
+        if isinstance(g, float) and g == 1.0 and self._gradient is not None and not track:
             return self._gradient
         grads: dict[Any, Any] = {}
         if self.end is not None:
@@ -119,6 +123,9 @@ class Tape:
             roots = set(self.roots)
             for node in toposort(self.end):
                 outgrad = outgrads.pop(node)[0]
+                if track and node is not self.end and type(outgrad) is onp.ndarray:
+                    self.largest_cotangent = max(self.largest_cotangent,
+                                                 float(onp.abs(outgrad).max(initial=0.0)))
                 if node in roots:
                     grads[node] = outgrad
                     continue

@@ -21,9 +21,10 @@ from minifw.numerical import evaluate_at
 from minifw.tape import _Recorded, trace
 from minifw.tree import Tree, leaves
 
-#: Backward and trace agree to within ``TRACE_ROUNDING eps (|a| + |r| + max |r|)`` per element,
-#: ``max |r|`` over the whole gradient (cancellation in a sum leaves an element the rounding of
-#: its terms, which the largest gradient bounds), ``eps`` that of ``f``'s own precision:
+#: Backward and trace agree to within ``TRACE_ROUNDING eps (|a| + |r| + scale)`` per element,
+#: ``scale`` the largest cotangent of the trace, of the gradient and of every intermediate
+#: (cancellation in a sum leaves an element the rounding of its terms, which those bound even
+#: where the whole gradient cancels), ``eps`` that of ``f``'s own precision:
 #: two analytic gradients of one function, computed in another order, differ by rounding
 #: alone. Measured on 400 random built-in networks away from kinks: at most 1.6 (float64) and
 #: 24 (float32, against the float64 trace).
@@ -64,9 +65,10 @@ class Reference:
         self.f, self.tree, self.args, self.eps = f, tree, args, eps
         tape = trace(f, tree, args, reference=True, integers=False)
         self.bypassed = tape.bypassed
-        self.grads = {p: onp.asarray(g, dtype=onp.float64) for p, g in leaves(tape.gradient())}
-        self.scale = max((float(onp.abs(g).max(initial=0.0)) for g in self.grads.values()),
-                         default=0.0)
+        grads = tape.gradient(track=True)
+        self.grads = {p: onp.asarray(g, dtype=onp.float64) for p, g in leaves(grads)}
+        self.scale = max([float(onp.abs(g).max(initial=0.0)) for g in self.grads.values()]
+                         + [tape.largest_cotangent])
 
     @functools.cached_property
     def independent(self) -> bool:
@@ -93,7 +95,7 @@ class Reference:
         return (ref if ref.bypassed else None), []
 
     def unit(self, a: onp.ndarray, path: str) -> onp.ndarray:
-        """The rounding unit of each element of ``path``: ``eps (|a| + |r| + max |r|)``."""
+        """The rounding unit of each element of ``path``: ``eps (|a| + |r| + scale)``."""
         return self.eps * (onp.abs(a) + onp.abs(self.grads[path]) + self.scale)
 
     def same(self, u: float, v: float, slack: float = 0.0) -> bool:

@@ -25,7 +25,7 @@ class GradCheckRow:
     its own errors (``|a - n|`` and ``|a - n| / max(|a|, |n|, atol)``); ``max_abs_error`` and
     ``max_rel_error`` are the row's largest, over the elements not judged to be on a kink.
     ``trace_error``: the largest difference between the backward passes and autograd's trace
-    of the forward passes, in units of ``eps (|a| + |r| + max |r|)`` (``None`` when no
+    of the forward passes, in units of ``eps (|a| + |r| + scale)`` (``None`` when no
     hand-written backward pass took part). ``verdict`` says why a row failed, or what it
     knows about its kinks; ``skipped`` says why an array was not differentiated.
     """
