@@ -15,16 +15,22 @@ checker holds them against each other.
 import autograd.numpy as np
 from autograd.extend import defvjp, primitive
 
-from minifw import functions, numerical, optim
+from minifw import functions, modes, numerical, optim
 from minifw.files import load, save
 from minifw.functions import NonFiniteError
 from minifw.gradcheck import assert_grads_close, check_grads, check_layer
 from minifw.gradients import grad, value_and_grad
 from minifw.layers import (
+    AvgPool2D,
+    BatchNorm,
+    Conv2D,
+    Dropout,
+    Flatten,
     Identity,
     Layer,
     LeakyReLU,
     Linear,
+    MaxPool2D,
     ReLU,
     Sequential,
     Sigmoid,
@@ -39,6 +45,7 @@ from minifw.losses import (
     SoftmaxCrossEntropy,
     SumSquaresError,
 )
+from minifw.modes import evaluation, training
 from minifw.ops import Elementwise, Op
 from minifw.perceptron import Perceptron
 from minifw.report import GradCheckReport, GradCheckRow
@@ -64,4 +71,6 @@ __all__ = [
     "save", "load", "NonFiniteError", "check_grads", "check_layer", "assert_grads_close",
     "GradCheckReport", "GradCheckRow",
     "Op", "Elementwise",
+    "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "BatchNorm", "Dropout", "modes", "training",
+    "evaluation",
 ]

@@ -21,7 +21,9 @@ forward passes:
    ``x``. The fit's error is ``O(d**5)`` (``d ~ 1e-5`` in float64), far below rounding; a line
    that fails the check (a kink on it, a steep function) is evaluated point by point.
 4. Any other parameter is moved element by element through its call (all at once when the
-   call broadcasts over a leading stack axis of it), then goes on as rows.
+   call broadcasts over a leading stack axis of it), then goes on as rows. A ``per_sample``
+   op may name further arguments aligned with the batch in ``batch_args`` (a dropout mask):
+   rows of samples get their rows of those too (:func:`on_rows`).
 
 What does not fit (a side branch, a parameter used twice, a loss that is not a minifw loss, a
 call after a non-``per_sample`` one that is not the loss) runs the loop. Results agree with
@@ -93,6 +95,20 @@ def _samplewise(call: Call) -> bool:
     return call.op is not None and call.op.samplewise(call.options)
 
 
+def on_rows(call: Call, Z: Any, samples: onp.ndarray) -> Any:
+    """``call`` on rows ``Z`` that are the samples ``samples`` of its batch: the arguments its
+    op names in ``batch_args`` (aligned with the batch, such as a dropout mask) are indexed by
+    ``samples`` too; the others (parameters) broadcast over any rows."""
+    batched = getattr(call.op, "batch_args", ())
+    if not batched:
+        return call(Z)
+    args = list(call.args)
+    args[0] = Z
+    for i in batched:
+        args[i] = onp.asarray(args[i])[samples]
+    return call.fun(*args, **call.options)
+
+
 class Engine:
     """The chain of ``tape`` and what every move of a parameter does to ``f``."""
 
@@ -116,7 +132,7 @@ class Engine:
         """Per-sample loss values when sample ``samples[r]``'s output of call ``k`` is
         ``Z[r]``, in float64 (the loss's own per-sample values)."""
         for c in self.calls[k + 1:-1]:
-            Z = c(Z)
+            Z = on_rows(c, Z, samples)
         return onp.asarray(self.loss.values(Z, self.t[samples], 1), dtype=onp.float64)
 
     def total(self, k: int, out: Any) -> float:
@@ -216,8 +232,8 @@ class Engine:
             rows = onp.concatenate([flat[samples], flat[samples]])
             cols = onp.concatenate([idx % size, idx % size])
             rows[onp.arange(len(rows)), cols] = onp.concatenate([up[idx], down[idx]])
-            v = self.rows(k, onp.concatenate([samples, samples]),
-                          c(rows.reshape(len(rows), *x.shape[1:])))
+            both = onp.concatenate([samples, samples])
+            v = self.rows(k, both, on_rows(c, rows.reshape(len(rows), *x.shape[1:]), both))
             out[idx] = self.scale * (v[:len(idx)] - v[len(idx):]) / span[idx]
         return out.reshape(x.shape)
 
