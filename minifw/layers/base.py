@@ -145,7 +145,8 @@ def expect_params(layer: Layer, params: Params, shapes: dict[str, tuple[int, ...
     if got_shapes != shapes:
         def spell(d: dict[str, tuple[int, ...]]) -> str:
             return " and ".join(f"{k} {v}" for k, v in d.items())
-        raise ValueError(f"{layer!r} expects {spell(shapes)}, got {spell(got_shapes)}")
+        named = "" if what == "params" else f"{what} "
+        raise ValueError(f"{layer!r} expects {named}{spell(shapes)}, got {spell(got_shapes)}")
 
 
 def _skeleton(tree: Any) -> Any:

@@ -110,10 +110,14 @@ IM2COL = Op("im2col", _im2col, _col2im, per_sample=True)
 
 def _conv(cols: Any, W: Any, b: Any, out: tuple[int, int, int]) -> Any:
     oh, ow, pitch = out
-    F = W.shape[-4]
-    W2 = np.reshape(W, W.shape[:-4] + (1, F, -1))  # (..., 1, F, K): stacked copies broadcast
-    y = W2 @ cols + np.reshape(b, b.shape[:-1] + (1, F, 1))
-    return np.reshape(y, y.shape[:-1] + (oh, pitch))[..., :ow]
+    F, K = W.shape[-4], cols.shape[-2]
+    # stacked copies of W or b (leading axes) become more filters: one product per image
+    stack = onp.broadcast_shapes(W.shape[:-4], b.shape[:-1])
+    W2 = np.reshape(np.broadcast_to(W, stack + W.shape[-4:]), (-1, K))
+    y = W2 @ cols  # (N, S*F, L)
+    y += np.reshape(np.broadcast_to(b, stack + (F,)), (-1, 1))  # fresh: in place, or rebound
+    y = np.reshape(y, (y.shape[0], *stack, F, oh, pitch))
+    return (np.moveaxis(y, 0, len(stack)) if stack else y)[..., :ow]
 
 
 def _widened(g: Any, out: tuple[int, int, int]) -> onp.ndarray:

@@ -3,8 +3,8 @@
 Each window is ``pool_size`` pixels, windows start every ``stride`` pixels (the pool size by
 default, so that they tile the image), and the output is ``(..., oh, ow)`` with
 ``oh = (H - ph) // sh + 1``: a remainder that no window covers is left out, as in the book and
-PyTorch. A window is the sum of ``ph * pw`` strided slices of ``x``, one per offset in the
-window, so the forward passes are a few whole-array operations that autograd traces.
+PyTorch. The forward passes take the max (or sum) of each window over its rows, then over
+its columns, each a few strided slices of the whole array: operations that autograd traces.
 
 Max pooling's backward pass routes each window's gradient to one maximum: the first in
 row-major order within the window when several are equal. At such a tie the maximum has no
@@ -33,19 +33,30 @@ from minifw.layers.conv import Pair, pair
 from minifw.ops import Op
 
 
+def _starts(n: int, size: int, stride: int) -> list[slice]:
+    """Along one axis of length ``n``: for each offset in a window, the slice of the pixels
+    at that offset of every window."""
+    count = (n - size) // stride + 1
+    return [slice(i, i + stride * (count - 1) + 1, stride) for i in range(size)]
+
+
 def _windows(shape: tuple[int, ...], pool: Pair, stride: Pair) -> Iterator[tuple[Any, ...]]:
     """The index of each offset's slice, ``x[..., i::sh, j::sw]`` cut to ``(oh, ow)``: the
     ``ph * pw`` slices whose elementwise max (or mean) is the pooled output."""
-    (ph, pw), (sh, sw) = pool, stride
-    oh, ow = (shape[-2] - ph) // sh + 1, (shape[-1] - pw) // sw + 1
-    for i in range(ph):
-        for j in range(pw):
-            yield (Ellipsis, slice(i, i + sh * (oh - 1) + 1, sh),
-                   slice(j, j + sw * (ow - 1) + 1, sw))
+    for rows in _starts(shape[-2], pool[0], stride[0]):
+        for cols in _starts(shape[-1], pool[1], stride[1]):
+            yield Ellipsis, rows, cols
+
+
+def _separably(combine: Any, x: Any, pool: Pair, stride: Pair) -> Any:
+    """``combine`` (max, sum) over each window: over its rows first, then over its columns
+    (``ph + pw - 2`` operations instead of ``ph * pw - 1``; the first on whole rows)."""
+    rows = reduce(combine, [x[..., r, :] for r in _starts(x.shape[-2], pool[0], stride[0])])
+    return reduce(combine, [rows[..., c] for c in _starts(x.shape[-1], pool[1], stride[1])])
 
 
 def _max_pool(x: Any, pool: Pair, stride: Pair) -> Any:
-    return reduce(np.maximum, [x[w] for w in _windows(x.shape, pool, stride)])
+    return _separably(np.maximum, x, pool, stride)
 
 
 def _max_pool_vjp(g: Any, y: Any, x: Any, pool: Pair, stride: Pair) -> Any:
@@ -63,7 +74,7 @@ MAX_POOL = Op("max_pool2d", _max_pool, _max_pool_vjp, per_sample=True)
 
 
 def _avg_pool(x: Any, pool: Pair, stride: Pair) -> Any:
-    return reduce(np.add, [x[w] for w in _windows(x.shape, pool, stride)]) / (pool[0] * pool[1])
+    return _separably(np.add, x, pool, stride) / (pool[0] * pool[1])
 
 
 def _avg_pool_vjp(g: Any, y: Any, x: Any, pool: Pair, stride: Pair) -> Any:
