@@ -34,14 +34,31 @@ from typing import Any, NoReturn
 
 import minifw
 from minifw import atomic
-from minifw.layers import ACTIVATIONS, Layer, Linear, Sequential, Softmax
+from minifw.layers import (
+    ACTIVATIONS,
+    Conv2D,
+    Flatten,
+    Layer,
+    Linear,
+    MaxPool2D,
+    Sequential,
+    Softmax,
+)
 from minifw.losses import LOSSES
-from minifw.optim import OPTIMIZERS
+from minifw.optim import OPTIMIZERS, CosineDecay, Schedule, StepDecay, WarmUp
 
 #: Learning rates ``minifw train`` uses when ``--lr`` is not given: each reaches about 97% test
 #: accuracy on the digits with the other defaults (measured over three seeds).
 DEFAULT_LR: dict[str, float] = {
     "sgd": 0.1, "momentum": 0.02, "adagrad": 0.05, "rmsprop": 0.003, "adam": 0.01,
+    "adamw": 0.01,
+}
+
+#: ``--model cnn``'s convolution by data set, when not given: ``(filters, kernel, padding,
+#: hidden)``. MNIST: the book's ``SimpleConvNet`` (30 filters 5x5, pooling, 100 hidden);
+#: the 8x8 digits: 32 filters 3x3 with padding 1 (a 5x5 kernel would leave 2x2 after pooling).
+CNN_DEFAULTS: dict[str, tuple[int, int, int, list[int]]] = {
+    "mnist": (30, 5, 0, [100]), "digits": (32, 3, 1, [100]),
 }
 
 #: The pictures ``minifw plot`` draws; ``training_curves`` needs a history (or trains one).
@@ -86,6 +103,16 @@ def _path(text: str) -> str:
     return text
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -116,10 +143,23 @@ def build_parser() -> _Parser:
 
     train = commands.add_parser(
         "train", help="train a network on the digits (or MNIST)",
-        description="Train a fully connected network and write params.npz, history.json, "
-        "settings.json and curves.png to the output folder. The default data set is the 8x8 "
-        "handwritten digits shipped with scikit-learn: no download needed.",
+        description="Train a fully connected network (or, --model cnn, the book's "
+        "SimpleConvNet) and write params.npz, history.json, settings.json and curves.png to "
+        "the output folder. The default data set is the 8x8 handwritten digits shipped with "
+        "scikit-learn: no download needed.",
     )
+    train.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
+                       help="mlp (default): fully connected layers (--hidden); cnn: "
+                       "convolution, ReLU, 2x2 max pooling, then --hidden fully connected "
+                       "layers (the book's SimpleConvNet)")
+    train.add_argument("--filters", type=_whole(1), default=None, metavar="N",
+                       help="cnn: filters of the convolution (default: 30 on mnist, 32 on "
+                       "digits)")
+    train.add_argument("--kernel-size", type=_whole(1), default=None, metavar="N",
+                       help="cnn: the kernel's height and width (default: 5 on mnist, 3 on "
+                       "digits, with --padding 0 and 1)")
+    train.add_argument("--padding", type=_whole(0), default=None, metavar="N",
+                       help="cnn: zeros added on every side of the images")
     train.add_argument("--dataset", choices=("digits", "mnist"), default="digits",
                        help="digits (default): scikit-learn's 8x8 digits, no download; mnist: "
                        "the 28x28 MNIST files")
@@ -128,9 +168,9 @@ def build_parser() -> _Parser:
                        "~/.cache/minifw/mnist)")
     train.add_argument("--no-download", action="store_true",
                        help="never download missing MNIST files")
-    train.add_argument("--hidden", type=_whole(1), nargs="*", default=[64], metavar="N",
-                       help="sizes of the hidden layers (default: 64; none given: a linear "
-                       "model)")
+    train.add_argument("--hidden", type=_whole(1), nargs="*", default=None, metavar="N",
+                       help="sizes of the hidden fully connected layers (default: 64, or 100 "
+                       "after a cnn's convolution; none given: none)")
     train.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu",
                        help="the hidden layers' activation (default: %(default)s)")
     train.add_argument("--loss", choices=sorted(LOSSES), default="softmax_cross_entropy",
@@ -141,8 +181,30 @@ def build_parser() -> _Parser:
     train.add_argument("--lr", type=_positive_float, default=None,
                        help="learning rate (default by optimizer: " +
                        ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
-    train.add_argument("--epochs", type=_whole(1), default=20, metavar="N",
-                       help="passes over the training data (default: %(default)s)")
+    train.add_argument("--nesterov", action="store_true",
+                       help="momentum: Nesterov's accelerated gradient")
+    train.add_argument("--weight-decay", type=_non_negative_float, default=None, metavar="L",
+                       help="L2 weight decay: added to the gradient (sgd, momentum, adagrad, "
+                       "rmsprop) or decoupled (adam, adamw: AdamW); default 0, adamw 0.01")
+    train.add_argument("--schedule", choices=("constant", "step", "cosine"), default=None,
+                       help="the learning rate over training: constant (the default of mlp); "
+                       "step: times --lr-gamma every --lr-step epochs; cosine (the default of "
+                       "cnn): down to 0 at the end")
+    train.add_argument("--lr-step", type=_whole(1), default=None, metavar="EPOCHS",
+                       help="step: epochs between decays (default: a third of --epochs)")
+    train.add_argument("--lr-gamma", type=_positive_float, default=0.1, metavar="G",
+                       help="step: the factor of each decay (default: %(default)s)")
+    train.add_argument("--warmup", type=_whole(0), default=0, metavar="EPOCHS",
+                       help="epochs of linear learning-rate warm-up before the schedule "
+                       "(default: 0)")
+    train.add_argument("--clip-norm", type=_positive_float, default=None, metavar="C",
+                       help="rescale the gradients so that their global L2 norm is at most C")
+    train.add_argument("--early-stopping", type=_whole(1), default=None, metavar="PATIENCE",
+                       help="hold out 10%% of the training data for validation, stop once its "
+                       "loss has not improved for PATIENCE epochs and keep the best epoch's "
+                       "parameters")
+    train.add_argument("--epochs", type=_whole(1), default=None, metavar="N",
+                       help="passes over the training data (default: 20, or 12 for cnn)")
     train.add_argument("--batch-size", type=_whole(1), default=32, metavar="N",
                        help="samples per step (default: %(default)s)")
     train.add_argument("--seed", type=_whole(0), default=0,
@@ -240,13 +302,98 @@ Linear(in_features=32, out_features=10, weight_init='xavier'), Softmax())
     return Sequential(*layers)
 
 
+def build_cnn(image: Sequence[int], filters: int, kernel_size: int, padding: int,
+              hidden: Sequence[int], n_out: int, activation: str, loss: str) -> Sequential:
+    """The book's ``SimpleConvNet`` shape: ``Conv2D``, the activation, 2x2 max pooling,
+    ``Flatten``, then ``Linear`` and the activation per hidden size, and the output layer
+    (as :func:`build_model`). Weights use He initialisation before ReLU-like activations,
+    Xavier otherwise.
+
+    Arguments:
+        image: ``(channels, height, width)`` of the input images.
+
+    >>> build_cnn((1, 8, 8), 4, 3, 1, [], 10, "relu", "softmax_cross_entropy")
+    Sequential(Conv2D(in_channels=1, out_channels=4, kernel_size=(3, 3), stride=(1, 1), \
+padding=(1, 1), weight_init='he'), ReLU(), MaxPool2D(pool_size=(2, 2), stride=(2, 2)), \
+Flatten(), Linear(in_features=64, out_features=10, weight_init='xavier'))
+    """
+    C, H, W = image
+    init = "he" if activation in ("relu", "leaky_relu") else "xavier"
+    oh, ow = H + 2 * padding - kernel_size + 1, W + 2 * padding - kernel_size + 1
+    if min(oh, ow) < 2:
+        raise UsageError(f"--kernel-size {kernel_size} with --padding {padding} leaves "
+                         f"{oh}x{ow} of {H}x{W} images, too small for 2x2 pooling")
+    layers: list[Layer] = [Conv2D(C, filters, kernel_size, padding=padding, weight_init=init),
+                           ACTIVATIONS[activation](), MaxPool2D(2), Flatten()]
+    head = build_model(filters * (oh // 2) * (ow // 2), hidden, n_out, activation, loss)
+    return Sequential(*layers, *head.layers)
+
+
+def resolve_model_settings(args: argparse.Namespace) -> None:
+    """Fill in the settings left to their defaults by ``--model`` and ``--dataset`` (epochs,
+    schedule, hidden sizes, a cnn's convolution), and refuse options that do not apply.
+
+    ``--model cnn``'s defaults (12 epochs of Adam, lr 0.01 on a cosine schedule, 32 filters
+    3x3, 100 hidden) reach 98.6-99.2% test accuracy on the digits over seeds 0-2, in about
+    half a minute on a 2-core machine."""
+    cnn_only = {"--filters": args.filters, "--kernel-size": args.kernel_size,
+                "--padding": args.padding}
+    cnn = args.model == "cnn"
+    if args.epochs is None:
+        args.epochs = 12 if cnn else 20
+    if args.schedule is None:
+        args.schedule = "cosine" if cnn else "constant"
+    if not cnn:
+        given = [k for k, v in cnn_only.items() if v is not None]
+        if given:
+            raise UsageError(f"{given[0]} is an option of --model cnn")
+        if args.hidden is None:
+            args.hidden = [64]
+    else:
+        filters, kernel, padding, hidden = CNN_DEFAULTS[args.dataset]
+        if args.kernel_size is None and args.padding is None:
+            args.kernel_size, args.padding = kernel, padding
+        args.filters = filters if args.filters is None else args.filters
+        args.kernel_size = kernel if args.kernel_size is None else args.kernel_size
+        args.padding = (args.kernel_size - 1) // 2 if args.padding is None else args.padding
+        args.hidden = list(hidden) if args.hidden is None else args.hidden
+        if args.gradient == "numerical":
+            raise UsageError("--gradient numerical is for --model mlp: central differences of "
+                             "every weight of a cnn would take hours")
+    if args.nesterov and args.optimizer != "momentum":
+        raise UsageError(f"--nesterov is an option of --optimizer momentum, not "
+                         f"{args.optimizer}")
+
+
+def build_schedule(args: argparse.Namespace, lr: float, steps_per_epoch: int
+                   ) -> float | Schedule:
+    """``--lr`` with ``--schedule``, ``--lr-step``, ``--lr-gamma`` and ``--warmup`` (given in
+    epochs) as a schedule of the step count, or ``lr`` itself for a constant rate.
+
+    >>> args = build_parser().parse_args(["train", "--schedule", "cosine", "--warmup", "1"])
+    >>> resolve_model_settings(args)
+    >>> build_schedule(args, 0.1, 10)
+    WarmUp(CosineDecay(lr=0.1, total_steps=200, min_lr=0.0), steps=10)
+    """
+    schedule: float | Schedule = lr
+    if args.schedule == "step":
+        every = args.lr_step if args.lr_step is not None else max(1, args.epochs // 3)
+        schedule = StepDecay(lr, every * steps_per_epoch, args.lr_gamma)
+    elif args.schedule == "cosine":
+        schedule = CosineDecay(lr, args.epochs * steps_per_epoch)
+    if args.warmup:
+        schedule = WarmUp(schedule, args.warmup * steps_per_epoch)
+    return schedule
+
+
 def _load_data(args: argparse.Namespace) -> tuple[Any, Any]:
     one_hot = args.loss in ("sse", "mse")  # squared errors need targets shaped like outputs
+    flatten = args.model == "mlp"
     from minifw import datasets
 
     if args.dataset == "digits":
-        return datasets.load_digits(one_hot_label=one_hot)
-    return datasets.load_mnist(one_hot_label=one_hot, cache_dir=args.data_dir,
+        return datasets.load_digits(one_hot_label=one_hot, flatten=flatten)
+    return datasets.load_mnist(one_hot_label=one_hot, flatten=flatten, cache_dir=args.data_dir,
                                download=not args.no_download)
 
 
@@ -279,7 +426,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             (``build_parser().parse_args(["train", ...])``).
 
     Returns:
-        A dict with ``model``, ``params``, ``history``, ``lr``, ``seconds`` (of training),
+        A dict with ``model``, ``params``, ``history``, ``lr``, ``optimizer``, ``seconds`` (of
+        training),
         ``train_accuracy``, ``test_accuracy`` and ``sizes`` (train and test samples, inputs,
         classes).
 
@@ -289,27 +437,46 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     """
     import numpy as onp
 
+    resolve_model_settings(args)
     (x, t), (x_test, t_test) = _load_data(args)
     n_in, n_out = int(onp.prod(x.shape[1:])), 10  # both data sets hold the digits 0..9
-    _check_size(n_in, args.hidden, n_out, max(len(x), len(x_test)))
-    model = build_model(n_in, args.hidden, n_out, args.activation, args.loss)
+    if args.model == "mlp":
+        _check_size(n_in, args.hidden, n_out, max(len(x), len(x_test)))
+        model = build_model(n_in, args.hidden, n_out, args.activation, args.loss)
+    else:
+        model = build_cnn(x.shape[1:], args.filters, args.kernel_size, args.padding,
+                          args.hidden, n_out, args.activation, args.loss)
     rng = onp.random.default_rng(args.seed)
     params = model.init(rng)
+    validation = x_test, t_test
+    if args.early_stopping is not None:  # the test set stays unseen: validate on a held-out part
+        held = max(1, round(len(x) / 10))
+        if held >= len(x):
+            raise UsageError(f"--early-stopping holds out 10% of the training data for "
+                             f"validation; {len(x)} samples are too few")
+        x, t, validation = x[:-held], t[:-held], (x[-held:], t[-held:])
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
-    optimizer = OPTIMIZERS[args.optimizer](lr=lr)
+    options: dict[str, Any] = {"clip_norm": args.clip_norm}
+    if args.weight_decay is not None:
+        options["weight_decay"] = args.weight_decay
+    if args.nesterov:
+        options["nesterov"] = True
+    schedule = build_schedule(args, lr, -(-len(x) // args.batch_size))
+    optimizer = OPTIMIZERS[args.optimizer](lr=schedule, **options)
     start = time.perf_counter()
     # fit stops with FloatingPointError, saying where, once the loss or a gradient is not
     # finite; numpy's overflow warnings on the way there would only repeat it, less clearly.
     with onp.errstate(all="ignore"):
         history = minifw.fit(model, LOSSES[args.loss](), optimizer, params, x, t,
                              epochs=args.epochs, batch_size=args.batch_size, rng=rng,
-                             gradient=args.gradient, validation=(x_test, t_test),
-                             progress=not args.quiet)
+                             gradient=args.gradient, validation=validation,
+                             progress=not args.quiet, early_stopping=args.early_stopping)
         seconds = time.perf_counter() - start
-        accuracies = minifw.accuracy(model, params, x, t), minifw.accuracy(
-            model, params, x_test, t_test)
+        accuracies = minifw.accuracy(model, params, x, t, batch_size=1000), minifw.accuracy(
+            model, params, x_test, t_test, batch_size=1000)
     return {
         "model": model, "params": params, "history": history, "lr": lr, "seconds": seconds,
+        "optimizer": optimizer,
         "train_accuracy": accuracies[0], "test_accuracy": accuracies[1],
         "sizes": (len(x), len(x_test), n_in, n_out),
     }
@@ -394,22 +561,29 @@ def _train(args: argparse.Namespace) -> int:
     from minifw.plots import save_figure, training_curves_figure
 
     out = _output_folder(args.out)
+    resolve_model_settings(args)
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
     if not args.quiet:
         hidden = " ".join(map(str, args.hidden)) or "none"
-        print(f"training on {args.dataset}: hidden {hidden}, {args.activation}, {args.loss}, "
-              f"{args.optimizer} lr {lr:g}, {args.epochs} epochs of batches of "
-              f"{args.batch_size}, {args.gradient} gradients, seed {args.seed}", flush=True)
+        conv = (f"conv {args.filters} {args.kernel_size}x{args.kernel_size} padding "
+                f"{args.padding}, 2x2 max pooling, " if args.model == "cnn" else "")
+        print(f"training {args.model} on {args.dataset}: {conv}hidden {hidden}, "
+              f"{args.activation}, {args.loss}, {args.optimizer} lr {lr:g} "
+              f"({args.schedule}), {args.epochs} epochs of batches of {args.batch_size}, "
+              f"{args.gradient} gradients, seed {args.seed}", flush=True)
     result = train(args)
     n_train, n_test, n_in, n_out = result["sizes"]
     history = result["history"]
     internal = ("run", "command", "quiet", "extra")
     settings = {k: v for k, v in vars(args).items() if k not in internal}
-    settings.update(lr=lr, model=repr(result["model"]), inputs=n_in, classes=n_out,
-                    train_samples=n_train, test_samples=n_test, minifw=minifw.__version__)
+    settings.update(network=args.model, lr=lr, model=repr(result["model"]),
+                    optimizer_settings=repr(result["optimizer"]), inputs=n_in, classes=n_out,
+                    train_samples=n_train, test_samples=n_test, epochs_run=len(history.loss),
+                    best_epoch=history.best_epoch, minifw=minifw.__version__)
     title = (f"{args.dataset}: train accuracy {result['train_accuracy']:.4f}, "
              f"test accuracy {result['test_accuracy']:.4f}")
-    figure = training_curves_figure(history, val_label="test", title=title)
+    validated = "validation" if args.early_stopping is not None else "test"
+    figure = training_curves_figure(history, val_label=validated, title=title)
     _write_outputs(out, args.out, {
         "params.npz": lambda path: minifw.save(path, result["params"]),
         "history.json": _json(history.to_dict()),
@@ -419,9 +593,12 @@ def _train(args: argparse.Namespace) -> int:
 
     print(f"train accuracy {result['train_accuracy']:.4f}, "
           f"test accuracy {result['test_accuracy']:.4f} "
-          f"({n_train} training and {n_test} test samples, {args.epochs} "
-          f"epoch{'s' if args.epochs > 1 else ''} in "
+          f"({n_train} training and {n_test} test samples, {len(history.loss)} "
+          f"epoch{'s' if len(history.loss) > 1 else ''} in "
           f"{result['seconds']:.2f} s)")
+    if args.early_stopping is not None:
+        print(f"early stopping: kept the parameters of epoch {history.best_epoch}, the lowest "
+              f"validation loss")
     print(f"wrote {Path(args.out) / 'params.npz'}, history.json, settings.json, curves.png")
     return 0
 

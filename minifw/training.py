@@ -27,6 +27,7 @@ from typing import Any
 import numpy as onp
 from tqdm.auto import tqdm
 
+from minifw import modes
 from minifw.functions import NonFiniteError, check_finite, check_labels
 from minifw.gradients import METHODS
 from minifw.layers import Layer
@@ -37,7 +38,11 @@ from minifw.tree import Tree, leaves
 
 @dataclass
 class History:
-    """What ``fit`` measured, one entry per epoch (accuracies only for classification)."""
+    """What ``fit`` measured, one entry per epoch (accuracies only for classification).
+
+    >>> History(loss=[0.9, 0.5, 0.6], val_loss=[1.0, 0.7, 0.8]).best_epoch
+    2
+    """
 
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
@@ -47,6 +52,14 @@ class History:
     def to_dict(self) -> dict[str, list[float]]:
         """The history as plain lists, e.g. for ``json.dump``."""
         return asdict(self)
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The epoch (from 1) of the lowest validation loss, or of the lowest training loss
+        without validation (the first at a tie); ``None`` before any epoch. With
+        ``early_stopping``, ``fit`` leaves the parameters of this epoch."""
+        curve = self.val_loss or self.loss
+        return int(onp.argmin(curve)) + 1 if curve else None
 
 
 def as_generator(rng: Any) -> onp.random.Generator:
@@ -94,7 +107,8 @@ def _is_classification(t: onp.ndarray) -> bool:
     return t.ndim == 2 and t.shape[1] > 1 and bool(onp.all((t == 0) | (t == 1)))
 
 
-def accuracy(model: Layer, params: Tree, x: Any, t: Any) -> float:
+def accuracy(model: Layer, params: Tree, x: Any, t: Any, batch_size: int | None = None
+             ) -> float:
     """The fraction of samples whose largest output is the target class.
 
     Arguments:
@@ -102,6 +116,9 @@ def accuracy(model: Layer, params: Tree, x: Any, t: Any) -> float:
         params: its parameters.
         x: inputs, axis 0 the batch.
         t: integer labels ``(N,)`` or one-hot ``(N, classes)``.
+        batch_size: run the model on this many samples at a time (``None``: all at once),
+            bounding the memory its activations take; for a model whose samples do not
+            interact (no batch statistics), the same result.
 
     Returns:
         A float in [0, 1].
@@ -115,12 +132,26 @@ def accuracy(model: Layer, params: Tree, x: Any, t: Any) -> float:
     0.5
     """
     x, t = _check_data(x, t, "accuracy")
-    y = onp.asarray(model(params, x))
+    y = _outputs(model, params, x, batch_size)
     if y.ndim != 2 or t.shape not in ((len(y),), y.shape):
         raise ValueError(f"accuracy: outputs of shape {y.shape} do not fit targets {t.shape}")
     check_finite(y, "accuracy", "the model's outputs")
     labels = check_labels(t, y.shape[1], "accuracy") if t.ndim == 1 else t.argmax(axis=-1)
     return float(onp.mean(y.argmax(axis=-1) == labels))
+
+
+def _outputs(model: Layer, params: Tree, x: onp.ndarray, batch_size: int | None) -> onp.ndarray:
+    """``model(params, x)``, ``batch_size`` samples at a time."""
+    if batch_size is None or len(x) <= batch_size:
+        return onp.asarray(model(params, x))
+    whole_number("batch_size", batch_size, 1)
+    return onp.concatenate([onp.asarray(model(params, x[i:i + batch_size]))
+                            for i in range(0, len(x), batch_size)])
+
+
+#: Samples per call when ``fit`` measures accuracy and validation loss after an epoch: the
+#: activations of a whole data set (a convolution's columns) need not fit in memory at once.
+EVAL_BATCH = 1000
 
 
 def _check_data(x: Any, t: Any, name: str) -> tuple[onp.ndarray, onp.ndarray]:
@@ -240,8 +271,14 @@ def fit(
     gradient: str = "autograd",
     validation: tuple[Any, Any] | None = None,
     progress: bool = True,
+    state: Tree | None = None,
+    early_stopping: int | None = None,
 ) -> History:
     """Train ``params`` in place by mini-batch gradient descent.
+
+    Each step runs in a :func:`minifw.training` block (dropout draws its masks from ``rng``,
+    batch norm collects running statistics into ``state``), and the accuracies and the
+    validation loss after each epoch in a :func:`minifw.evaluation` block on ``state``.
 
     Arguments:
         model: the model, ``model(params, x) -> y``.
@@ -257,9 +294,26 @@ def fit(
         gradient: ``"autograd"`` or ``"numerical"``.
         validation: optional ``(x_val, t_val)`` measured after every epoch.
         progress: show a progress bar (only when writing to a terminal).
+        state: the running statistics (``model.init_state()``, the default), updated in
+            place after every step, as ``params``; only models with ``BatchNorm`` have any.
+        early_stopping: a patience: stop once the validation loss has not improved for this
+            many epochs, and leave ``params`` and ``state`` as they were after the best
+            epoch (:attr:`History.best_epoch`). Needs ``validation``.
 
     Returns:
         The :class:`History` of loss (and, for classification, accuracy) per epoch.
+
+    >>> import minifw as mf
+    >>> rng = onp.random.default_rng(0)
+    >>> x = rng.standard_normal((40, 2)); t = (x[:, 0] > 0).astype(int)
+    >>> model = mf.Sequential(mf.Linear(2, 2))
+    >>> params = model.init(rng)
+    >>> wrong = (x[:10], 1 - t[:10])  # flipped labels: a validation loss that only grows
+    >>> h = fit(model, mf.SoftmaxCrossEntropy(), mf.optim.SGD(lr=0.5), params, x, t,
+    ...         epochs=30, batch_size=40, rng=rng, validation=wrong, early_stopping=2,
+    ...         progress=False)
+    >>> len(h.loss), h.best_epoch  # stopped after epoch 3; params are those after epoch 1
+    (3, 1)
 
     Bad settings or data raise ``ValueError``/``TypeError`` before any parameter changes
     (labels and input widths are checked against the model up front). A loss, validation loss
@@ -275,15 +329,27 @@ def fit(
     rng = as_generator(rng)
     _check_objects(model, loss, optimizer)
     _check_params(params)
+    patience = None if early_stopping is None else whole_number("early_stopping",
+                                                                early_stopping, 1)
+    if patience is not None and validation is None:
+        raise ValueError("fit: early_stopping watches the validation loss; give validation="
+                         "(x_val, t_val) too")
+    if state is None:
+        state = model.init_state()
+    elif not isinstance(state, dict):
+        raise TypeError(f"fit: state must be a dict (model.init_state()), got "
+                        f"{type(state).__name__}")
     x, t = _as_float_data(*_check_data(x, t, "fit"))
-    _preflight(model, loss, params, x, t, "fit", with_loss=False)
+    with modes.evaluation(state):
+        _preflight(model, loss, params, x, t, "fit", with_loss=False)
     val = None
     if validation is not None:
         if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
             raise ValueError("fit: validation must be a pair (x_val, t_val), got "
                              f"{type(validation).__name__} {validation!r:.60}")
         val = _as_float_data(*_check_data(*validation, "fit validation"))
-        _preflight(model, loss, params, *val, "fit validation", with_loss=True)
+        with modes.evaluation(state):
+            _preflight(model, loss, params, *val, "fit validation", with_loss=True)
     # whole-number float labels were checked as labels by the preflight: they classify too
     classify = _is_classification(t) or (t.ndim == 1 and isinstance(loss, _LABEL_LOSSES))
 
@@ -297,6 +363,7 @@ def fit(
     n_batches = -(-len(x) // batch_size)
     bar = tqdm(total=epochs * n_batches, disable=None if progress else True, unit="batch")
     kept = "params keep their last finite values"
+    best: tuple[Tree, Tree] | None = None  # (params, state) after the best epoch so far
     try:
         with _DeferInterrupts() as interrupts:
             for epoch in range(1, epochs + 1):
@@ -304,22 +371,61 @@ def fit(
                 for b, idx in enumerate(minibatches(len(x), batch_size, rng), start=1):
                     where = f"at epoch {epoch}, batch {b} of {n_batches}"
                     try:
-                        value = step(f, params, x[idx], t[idx], method=gradient)
+                        with modes.training(rng, state) as run:
+                            value = step(f, params, x[idx], t[idx], method=gradient)
                     except NonFiniteError as e:  # a loss, gradient or step not finite
                         raise FloatingPointError(f"training stopped {where}: {e}; {kept}") from e
+                    if run.updates:  # the step was taken: its statistics count
+                        _assign(state, run.state)
                     total += float(value) * len(idx)
                     bar.update(1)
                     bar.set_postfix(epoch=epoch, loss=f"{float(value):.4f}", refresh=False)
                     interrupts.check(f"after epoch {epoch}, batch {b} of {n_batches}")
                 history.loss.append(total / len(x))
-                _measure(history, model, loss, params, (x, t), val, classify, epoch)
+                with modes.evaluation(state):
+                    _measure(history, model, loss, params, (x, t), val, classify, epoch)
+                if patience is not None:
+                    if history.best_epoch == epoch:
+                        best = _copied(params), _copied(state)
+                    elif epoch - (history.best_epoch or 0) >= patience:
+                        break
                 interrupts.check(f"after epoch {epoch}")
     except (FloatingPointError, KeyboardInterrupt) as e:
         e.history = history  # type: ignore[union-attr]
         raise
     finally:
         bar.close()
+    if best is not None:  # early stopping: back to the best epoch
+        _assign(params, best[0])
+        _assign(state, best[1])
     return history
+
+
+def _mean_loss(model: Layer, loss: Loss, params: Tree, x: onp.ndarray, t: onp.ndarray
+               ) -> float:
+    """The loss of the whole set, :data:`EVAL_BATCH` samples at a time: every loss here is a
+    mean over samples, so the chunks' losses weighted by their sizes."""
+    if len(x) <= EVAL_BATCH:
+        return float(loss(model(params, x), t))
+    total = sum(float(loss(model(params, x[i:i + EVAL_BATCH]), t[i:i + EVAL_BATCH]))
+                * len(x[i:i + EVAL_BATCH]) for i in range(0, len(x), EVAL_BATCH))
+    return total / len(x)
+
+
+def _copied(tree: Tree) -> Tree:
+    return {k: _copied(v) for k, v in tree.items()} if isinstance(tree, dict) else tree.copy()
+
+
+def _assign(dst: dict[str, Any], src: dict[str, Any]) -> None:
+    """Every array of ``src`` into ``dst`` at the same path: in place where ``dst`` has an
+    array of that shape (the caller's arrays stay the caller's), else as a new entry."""
+    for k, v in src.items():
+        if isinstance(v, dict):
+            _assign(dst.setdefault(k, {}), v)
+        elif isinstance(dst.get(k), onp.ndarray) and dst[k].shape == onp.shape(v):
+            onp.copyto(dst[k], v)
+        else:
+            dst[k] = v
 
 
 def _measure(history: History, model: Layer, loss: Loss, params: Tree,
@@ -329,15 +435,16 @@ def _measure(history: History, model: Layer, loss: Loss, params: Tree,
     """Accuracy and validation loss after an epoch; non-finite ones stop training."""
     try:
         if classify:
-            history.accuracy.append(accuracy(model, params, *train))
+            history.accuracy.append(accuracy(model, params, *train, batch_size=EVAL_BATCH))
         if validation is not None:
             x_val, t_val = validation
-            value = float(loss(model(params, x_val), t_val))
+            value = _mean_loss(model, loss, params, x_val, t_val)
             if not onp.isfinite(value):
                 raise NonFiniteError(f"the validation loss is {value}")
             history.val_loss.append(value)
             if classify:
-                history.val_accuracy.append(accuracy(model, params, x_val, t_val))
+                history.val_accuracy.append(accuracy(model, params, x_val, t_val,
+                                                     batch_size=EVAL_BATCH))
     except NonFiniteError as e:
         raise FloatingPointError(f"{e} after epoch {epoch}; params (finite) hold the values "
                                  "of its last step") from e
