@@ -14,7 +14,7 @@ gradient check's) sees the same mask.
 array([1., 1., 1., 1.])
 >>> with mf.training(onp.random.default_rng(0)):
 ...     layer({}, onp.ones(4))
-array([2., 0., 2., 2.])
+array([0., 2., 2., 2.])
 """
 
 from __future__ import annotations
