@@ -573,11 +573,21 @@ def main(argv: list[str] | None = None) -> int:
     figures += check_grads_figures(mode, rng)
     say("check_layer")
     figures.append(check_layer_figure(mode, rng, torch))
+    say("convolution")
+    import conv  # imports this module's names itself: a cycle if imported at the top
+
+    figures += conv.conv_figures(mode, rng, torch, torch_note)
+    say("digits CNN")
+    cnn, cnn_note = conv.digits_cnn_figure(mode)
+    figures.append(cnn)
+    say("numerical gradient of a small CNN")
+    cnn_numerical, cnn_bound = conv.cnn_numerical_figure(mode, rng)
+    figures.append(cnn_numerical)
     say("scaling")
     points = scaling(mode, rng)
     load_end = f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "?"
     h, rtol, atol = default_tolerances("float64", 1.0)
-    checks = [bound_note,
+    checks = [bound_note, cnn_bound, cnn_note,
               f"gradient checks use h = {h:.3g}, rtol = {rtol:.3g}, atol = {atol:.3g} "
               "(minifw.gradcheck.default_tolerances)"]
     text = report(mode, figures, checks, environment(torch, torch_note), (load_start, load_end),

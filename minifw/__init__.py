@@ -15,7 +15,7 @@ checker holds them against each other.
 import autograd.numpy as np
 from autograd.extend import defvjp, primitive
 
-from minifw import functions, numerical, optim
+from minifw import functions, modes, numerical, optim
 from minifw.divergence import DivergenceWarning
 from minifw.files import load, save
 from minifw.functions import NonFiniteError
@@ -28,10 +28,16 @@ from minifw.gradcheck import (
 )
 from minifw.gradients import grad, value_and_grad
 from minifw.layers import (
+    AvgPool2D,
+    BatchNorm,
+    Conv2D,
+    Dropout,
+    Flatten,
     Identity,
     Layer,
     LeakyReLU,
     Linear,
+    MaxPool2D,
     ReLU,
     Sequential,
     Sigmoid,
@@ -47,10 +53,15 @@ from minifw.losses import (
     SumSquaresError,
 )
 from minifw.modelfile import SavedModel, load_model, save_model
+from minifw.modes import evaluation
 from minifw.ops import Elementwise, Op
 from minifw.perceptron import Perceptron
 from minifw.summary import Summary, summary
 from minifw.training import History, accuracy, fit
+
+# ``mf.training`` is the training block of minifw.modes: bound here, after every import, since
+# importing the module minifw.training (above, or from any other module) binds the name to it
+training = modes.training
 
 __version__ = "0.1.0"
 
@@ -74,4 +85,6 @@ __all__ = [
     "DivergenceWarning", "NonFiniteError", "check_grads", "check_layer", "assert_grads_close",
     "GradCheckReport", "GradCheckRow",
     "Op", "Elementwise",
+    "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "BatchNorm", "Dropout", "modes", "training",
+    "evaluation",
 ]

@@ -1,16 +1,19 @@
 """The ``minifw`` command: ``train``, ``evaluate``, ``predict``, ``gradcheck``, ``bench``, ``plot``.
 
-``minifw train`` trains a network on the 8x8 digits shipped inside minifw (no download) or on
-MNIST: it shows the model's summary and a progress bar, prints the losses and accuracies and
-writes its run folder (:mod:`minifw.runfolder`): ``model.npz`` and ``best_model.npz`` (model
-files, :mod:`minifw.modelfile`), ``history.json``, ``settings.json`` and ``curves.png``, also
-when the run is interrupted (Ctrl-C, exit status 130) or stops on a non-finite loss (exit
-status 2). A run whose loss ends above where it began is said to have diverged (exit status
-1). ``minifw evaluate`` measures a saved model on its data set, and ``minifw predict`` gives
-the digits it sees in pictures or ``.npy`` files. ``minifw gradcheck MODULE:LAYER`` runs the
-property-based gradient check on a user's layer. ``minifw bench`` runs the benchmarks of a
-source checkout, passing its arguments on, and ``minifw plot`` draws the pictures of
-:mod:`minifw.plots`.
+``minifw train`` trains a network (fully connected, or ``--model cnn``: the book's
+SimpleConvNet) on the 8x8 digits shipped inside minifw (no download) or on MNIST, with the
+training aids as options (learning-rate schedules, weight decay, AdamW, Nesterov momentum,
+gradient clipping, early stopping on the validation part): it shows the model's summary and a
+progress bar, prints the losses and accuracies and writes its run folder
+(:mod:`minifw.runfolder`): ``model.npz`` and ``best_model.npz`` (model files,
+:mod:`minifw.modelfile`, with the running statistics of a model that keeps any),
+``history.json``, ``settings.json`` and ``curves.png``, also when the run is interrupted
+(Ctrl-C, exit status 130) or stops on a non-finite loss (exit status 2). A run whose loss ends
+above where it began is said to have diverged (exit status 1). ``minifw evaluate`` measures a
+saved model on its data set, and ``minifw predict`` gives the digits it sees in pictures or
+``.npy`` files. ``minifw gradcheck MODULE:LAYER`` runs the property-based gradient check on a
+user's layer. ``minifw bench`` runs the benchmarks of a source checkout, passing its arguments
+on, and ``minifw plot`` draws the pictures of :mod:`minifw.plots`.
 
 Bad arguments and errors the library reports (a missing file, a bad setting) print one line
 on stderr and exit with status 2, never a traceback. ``gradcheck`` exits with 1 when a
@@ -132,6 +135,16 @@ def _path(text: str) -> str:
     return text
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -162,14 +175,28 @@ def build_parser() -> _Parser:
 
     train = commands.add_parser(
         "train", help="train a network on the digits (or MNIST)",
-        description="Train a fully connected network and write model.npz (the model as "
-        "trained), best_model.npz (the epoch of the lowest validation loss), history.json, "
+        description="Train a fully connected network (or, --model cnn, the book's "
+        "SimpleConvNet) and write model.npz (the model as trained), best_model.npz (the "
+        "epoch of the lowest validation loss), history.json, "
         "settings.json and curves.png to the output folder, also when the run is "
         "interrupted (Ctrl-C: exit status 130) or stops on a non-finite loss (exit status 2); "
         "a run whose training loss ends above where it began exits with status 1. The "
         "default data set is the 8x8 handwritten digits shipped inside minifw: no download "
         "needed.",
     )
+    train.add_argument("--model", dest="network", choices=("mlp", "cnn"), default="mlp",
+                       help="mlp (default): fully connected layers (--hidden); cnn: "
+                       "convolution, ReLU, 2x2 max pooling, then --hidden fully connected "
+                       "layers (the book's SimpleConvNet); settings.json keeps it as "
+                       "'network'")
+    train.add_argument("--filters", type=_whole(1), default=None, metavar="N",
+                       help="cnn: filters of the convolution (default: 30 on mnist, 32 on "
+                       "digits)")
+    train.add_argument("--kernel-size", type=_whole(1), default=None, metavar="N",
+                       help="cnn: the kernel's height and width (default: 5 on mnist, 3 on "
+                       "digits, with --padding 0 and 1)")
+    train.add_argument("--padding", type=_whole(0), default=None, metavar="N",
+                       help="cnn: zeros added on every side of the images")
     train.add_argument("--dataset", choices=("digits", "mnist"), default="digits",
                        help="digits (default): the 8x8 digits shipped with minifw, no "
                        "download; mnist: the 28x28 MNIST files")
@@ -178,9 +205,9 @@ def build_parser() -> _Parser:
                        "~/.cache/minifw/mnist)")
     train.add_argument("--no-download", action="store_true",
                        help="never download missing MNIST files")
-    train.add_argument("--hidden", type=_whole(1), nargs="*", default=[64], metavar="N",
-                       help="sizes of the hidden layers (default: 64; none given: a linear "
-                       "model)")
+    train.add_argument("--hidden", type=_whole(1), nargs="*", default=None, metavar="N",
+                       help="sizes of the hidden fully connected layers (default: 64, or 100 "
+                       "after a cnn's convolution; none given: none, a linear model for mlp)")
     train.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu",
                        help="the hidden layers' activation (default: %(default)s)")
     train.add_argument("--loss", choices=sorted(LOSSES), default="softmax_cross_entropy",
@@ -191,8 +218,30 @@ def build_parser() -> _Parser:
     train.add_argument("--lr", type=_positive_float, default=None,
                        help="learning rate (default by optimizer: " +
                        ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
-    train.add_argument("--epochs", type=_whole(1), default=20, metavar="N",
-                       help="passes over the training data (default: %(default)s)")
+    train.add_argument("--nesterov", action="store_true",
+                       help="momentum: Nesterov's accelerated gradient")
+    train.add_argument("--weight-decay", type=_non_negative_float, default=None, metavar="L",
+                       help="L2 weight decay: added to the gradient (sgd, momentum, adagrad, "
+                       "rmsprop) or decoupled (adam, adamw: AdamW); default 0, adamw 0.01")
+    train.add_argument("--schedule", choices=("constant", "step", "cosine"), default=None,
+                       help="the learning rate over training: constant (the default of mlp); "
+                       "step: times --lr-gamma every --lr-step epochs; cosine (the default of "
+                       "cnn): down to 0 at the end")
+    train.add_argument("--lr-step", type=_whole(1), default=None, metavar="EPOCHS",
+                       help="step: epochs between decays (default: a third of --epochs)")
+    train.add_argument("--lr-gamma", type=_positive_float, default=0.1, metavar="G",
+                       help="step: the factor of each decay (default: %(default)s)")
+    train.add_argument("--warmup", type=_whole(0), default=0, metavar="EPOCHS",
+                       help="epochs of linear learning-rate warm-up before the schedule "
+                       "(default: 0)")
+    train.add_argument("--clip-norm", type=_positive_float, default=None, metavar="C",
+                       help="rescale the gradients so that their global L2 norm is at most C")
+    train.add_argument("--early-stopping", type=_whole(1), default=None, metavar="PATIENCE",
+                       help="stop once the loss on the validation part (--validation-split "
+                       "of the training data, never the test set) has not improved for "
+                       "PATIENCE epochs, and keep the best epoch's parameters")
+    train.add_argument("--epochs", type=_whole(1), default=None, metavar="N",
+                       help="passes over the training data (default: 20, or 12 for cnn)")
     train.add_argument("--batch-size", type=_whole(1), default=32, metavar="N",
                        help="samples per step (default: %(default)s)")
     train.add_argument("--seed", type=_whole(0), default=0,
@@ -369,10 +418,15 @@ def _train(args: argparse.Namespace) -> int:
         from minifw.summary import summary
 
         n_val = 0 if setup.validation is None else len(setup.validation[0])
-        print(f"training on {args.dataset} ({len(setup.train[0])} training, {n_val} "
-              f"validation and {len(setup.test[0])} test samples): {args.loss}, "
-              f"{args.optimizer} lr {setup.lr:g}, {args.epochs} epochs of batches of "
-              f"{args.batch_size}, {args.gradient} gradients, seed {args.seed}")
+        conv = (f"conv {args.filters} {args.kernel_size}x{args.kernel_size} padding "
+                f"{args.padding}, 2x2 max pooling, " if args.network == "cnn" else "")
+        stopping = ("" if args.early_stopping is None else
+                    f", early stopping after {args.early_stopping} epochs without progress")
+        print(f"training {args.network} on {args.dataset}: {conv}{args.loss}, "
+              f"{args.optimizer} lr {setup.lr:g} ({args.schedule}), {args.epochs} epochs of "
+              f"batches of {args.batch_size}{stopping}, {args.gradient} gradients, seed "
+              f"{args.seed}; {len(setup.train[0])} training, {n_val} validation and "
+              f"{len(setup.test[0])} test samples")
         print(summary(setup.model, setup.train[0][:1], setup.params), flush=True)
     result = fit_only(setup)
     with _holding_interrupts() as held:  # training is over: what it made is kept
@@ -393,7 +447,8 @@ def _write_run(out: Path, args: argparse.Namespace, result: Result) -> None:
     setup, history = result.setup, result.history
     settings = {k: v for k, v in vars(args).items() if k not in ("run", "command", "quiet",
                                                                   "extra")}
-    settings.update(lr=setup.lr, model=repr(setup.model), inputs=setup.inputs,
+    settings.update(lr=setup.lr, model=repr(setup.model),
+                    optimizer_settings=repr(setup.optimizer), inputs=setup.inputs,
                     classes=setup.classes, train_samples=len(setup.train[0]),
                     validation_samples=0 if setup.validation is None else len(
                         setup.validation[0]), test_samples=len(setup.test[0]),
@@ -401,17 +456,22 @@ def _write_run(out: Path, args: argparse.Namespace, result: Result) -> None:
                     best_epoch=history.best_epoch, seconds=round(result.seconds, 3),
                     measures=result.measures, minifw=minifw.__version__)
     info = {"dataset": args.dataset, "loss": args.loss, "inputs": setup.inputs,
+            "input_shape": list(setup.train[0].shape[1:]),
             "classes": setup.classes, "image": IMAGES[args.dataset],
             "outputs": "logits" if args.loss == "softmax_cross_entropy" else "probabilities",
             "status": result.status, "settings": {k: settings[k] for k in (
-                "hidden", "activation", "optimizer", "lr", "epochs", "batch_size", "seed",
-                "validation_split")}}
+                "network", "hidden", "activation", "optimizer", "lr", "epochs", "batch_size",
+                "seed", "validation_split", "filters", "kernel_size", "padding", "schedule",
+                "weight_decay", "early_stopping")}}
+    # with early stopping, fit leaves the parameters of the best epoch (if it finished)
+    restored = args.early_stopping is not None and result.status in ("finished", "diverged")
+    epoch = history.best_epoch if restored else len(history.loss)
     files: dict[str, Any] = {"model.npz": lambda path: save_model(
-        path, setup.model, setup.params, info={**info, "epoch": len(history.loss),
-                                               "measures": result.measures["final"]})}
+        path, setup.model, setup.params, state=setup.state,
+        info={**info, "epoch": epoch, "measures": result.measures["final"]})}
     if history.best_params is not None:
         files["best_model.npz"] = lambda path: save_model(
-            path, setup.model, history.best_params,
+            path, setup.model, history.best_params, state=history.best_state,
             info={**info, "epoch": history.best_epoch, "measures": result.measures["best"]})
     test = result.measures["final"]["test"]
     title = (f"{args.dataset}, {result.status} after {len(history.loss)} of {args.epochs} "
@@ -446,6 +506,9 @@ def _report(result: Result, args: argparse.Namespace) -> int:
         print(f"best epoch {history.best_epoch} (lowest {on} loss "
               f"{history.monitored[history.best_epoch - 1]:.4g}): its test accuracy is "
               f"{_number(best['accuracy'])}, kept in best_model.npz")
+    if args.early_stopping is not None and result.status in ("finished", "diverged"):
+        print(f"early stopping: kept the parameters of epoch {history.best_epoch}, the lowest "
+              "validation loss, in model.npz")
     written = [name for name in OUTPUTS if name != "best_model.npz" or "best" in result.measures]
     print(f"wrote {Path(args.out) / written[0]}, {', '.join(written[1:])}")
     if result.status == "diverged":
@@ -521,12 +584,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     if dataset not in IMAGES or loss_name not in LOSSES:
         raise UsageError(f"{path}: made for the data set {dataset!r} and the loss "
                          f"{loss_name!r}, which minifw evaluate does not know; give --dataset")
+    flatten = len(saved.info.get("input_shape", [0])) == 1  # rows, or images for a cnn
     try:
-        train_part, test_part = load_data(dataset, loss_name, args.data_dir, not args.no_download)
+        train_part, test_part = load_data(dataset, loss_name, args.data_dir, not args.no_download,
+                                          flatten=flatten)
     except DatasetNotFoundError as e:
         raise UsageError(_mnist_missing(e, args)) from None
     x, t = test_part if args.split == "test" else train_part
-    measures = evaluate(saved.model, LOSSES[loss_name](), saved.params, x, t)
+    measures = evaluate(saved.model, LOSSES[loss_name](), saved.params, x, t, state=saved.state)
     epoch = saved.info.get("epoch")
     print(f"{path}: {saved.model!r}" + (f", after epoch {epoch}" if epoch else ""))
     print(f"{dataset} {args.split}: accuracy {_number(measures['accuracy'])}, loss "
@@ -537,14 +602,16 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import numpy as onp
 
+    from minifw import modes
     from minifw.functions import softmax
 
     path, saved = _load_saved(args.model)
     inputs = saved.info.get("inputs") or saved.model.init(onp.random.default_rng(0))["0"][
         "W"].shape[0]
+    shape = saved.info.get("input_shape", [inputs])  # (inputs,), or a cnn's (1, H, W)
     for name, x in _read_inputs(args.inputs, int(inputs), saved.info):
-        with onp.errstate(all="ignore"):
-            y = onp.asarray(saved.model(saved.params, x))
+        with onp.errstate(all="ignore"), modes.evaluation(saved.state):
+            y = onp.asarray(saved.model(saved.params, x.reshape(-1, *shape)))
         if saved.info.get("outputs", "logits") == "logits":
             y = onp.asarray(softmax(y))
         for i, p in enumerate(y):

@@ -5,6 +5,18 @@ anything changes, keeps state per dotted parameter path, and hands each array to
 each optimizer is its rule, a few lines. Refused gradients leave ``params`` and the state as
 they were.
 
+Every optimizer also takes, in its base:
+
+- ``lr``: a number, or a schedule, a function of the step count (``opt.iterations``, from
+  0) returning the learning rate: :class:`StepDecay`, :class:`CosineDecay`,
+  :class:`WarmUp`, or any ``Callable[[int], float]``.
+- ``weight_decay``: L2 regularisation. *Coupled* for SGD, Momentum, AdaGrad and RMSProp
+  (``weight_decay * W`` is added to the gradient before the rule, as the book's
+  ``weight_decay_lambda``); *decoupled* for Adam (AdamW, Loshchilov and Hutter 2019:
+  ``W -= lr * weight_decay * W`` beside the Adam step, not through its moments).
+- ``clip_norm``: gradients rescaled, all together, so that their global L2 norm (over every
+  array) is at most ``clip_norm`` (Pascanu et al. 2013), before weight decay and the rule.
+
 >>> import numpy as onp
 >>> params = {"w": onp.array([1.0, 2.0])}
 >>> SGD(lr=0.5).update(params, {"w": onp.array([2.0, 2.0])})
@@ -22,7 +34,7 @@ import numpy as onp
 
 from minifw.functions import NonFiniteError, all_finite
 from minifw.gradients import METHODS, gradient
-from minifw.tree import Tree, zip_like
+from minifw.tree import Tree, leaves, zip_like
 
 
 def _real(value: Any) -> bool:
@@ -76,6 +88,108 @@ def _positive(name: str, value: float) -> float:
     return float(value)
 
 
+def _non_negative(name: str, value: float) -> float:
+    if not (_real(value) and onp.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _steps(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, onp.integer)) or value < 1:
+        raise ValueError(f"{name} must be a whole number of steps >= 1, got {value!r}")
+    return int(value)
+
+
+#: A learning-rate schedule: the learning rate of step ``t`` (0 for the first step).
+Schedule = Callable[[int], float]
+
+
+class StepDecay:
+    """``lr * gamma ** (t // step_size)``: the rate multiplied by ``gamma`` every
+    ``step_size`` steps (PyTorch's ``StepLR``, counted in steps).
+
+    >>> [StepDecay(0.1, step_size=2, gamma=0.5)(t) for t in range(5)]
+    [0.1, 0.1, 0.05, 0.05, 0.025]
+    """
+
+    def __init__(self, lr: float, step_size: int, gamma: float = 0.1):
+        self.lr = _positive("StepDecay: lr", lr)
+        self.step_size = _steps("StepDecay: step_size", step_size)
+        self.gamma = _positive("StepDecay: gamma", gamma)
+
+    def __call__(self, t: int) -> float:
+        return self.lr * self.gamma ** (t // self.step_size)
+
+    def __repr__(self) -> str:
+        return f"StepDecay(lr={self.lr!r}, step_size={self.step_size}, gamma={self.gamma!r})"
+
+
+class CosineDecay:
+    """Cosine annealing from ``lr`` at step 0 to ``min_lr`` at ``total_steps`` (and after):
+    ``min_lr + (lr - min_lr) (1 + cos(pi t / total_steps)) / 2`` (Loshchilov and Hutter
+    2017, without restarts).
+
+    >>> [round(CosineDecay(1.0, total_steps=4)(t), 3) for t in range(6)]
+    [1.0, 0.854, 0.5, 0.146, 0.0, 0.0]
+    """
+
+    def __init__(self, lr: float, total_steps: int, min_lr: float = 0.0):
+        self.lr = _positive("CosineDecay: lr", lr)
+        self.total_steps = _steps("CosineDecay: total_steps", total_steps)
+        self.min_lr = _non_negative("CosineDecay: min_lr", min_lr)
+        if self.min_lr > self.lr:
+            raise ValueError(f"CosineDecay: min_lr {min_lr!r} is above lr {lr!r}")
+
+    def __call__(self, t: int) -> float:
+        done = min(t, self.total_steps) / self.total_steps
+        return self.min_lr + (self.lr - self.min_lr) * (1 + math.cos(math.pi * done)) / 2
+
+    def __repr__(self) -> str:
+        return (f"CosineDecay(lr={self.lr!r}, total_steps={self.total_steps}, "
+                f"min_lr={self.min_lr!r})")
+
+
+class WarmUp:
+    """A linear warm-up over the first ``steps`` steps: ``after(t) * (t + 1) / steps``, then
+    ``after(t)`` (Goyal et al. 2017); ``after`` is a rate or another schedule.
+
+    >>> [round(WarmUp(0.1, steps=4)(t), 6) for t in range(5)]
+    [0.025, 0.05, 0.075, 0.1, 0.1]
+    """
+
+    def __init__(self, after: float | Schedule, steps: int):
+        self.after: Schedule = after if callable(after) else _Constant(
+            _positive("WarmUp: lr", after))
+        self.steps = _steps("WarmUp: steps", steps)
+
+    def __call__(self, t: int) -> float:
+        rate = self.after(t)
+        return rate * (t + 1) / self.steps if t < self.steps else rate
+
+    def __repr__(self) -> str:
+        return f"WarmUp({self.after!r}, steps={self.steps})"
+
+
+class _Constant:
+    def __init__(self, lr: float):
+        self.lr = lr
+
+    def __call__(self, t: int) -> float:
+        return self.lr
+
+    def __repr__(self) -> str:
+        return repr(self.lr)
+
+
+def global_norm(grads: Tree) -> float:
+    """The L2 norm of all the arrays of ``grads`` together.
+
+    >>> global_norm({"a": onp.array([3.0]), "b": {"c": onp.array([4.0])}})
+    5.0
+    """
+    return math.sqrt(sum(float(onp.vdot(a, a)) for _, a in leaves(grads)))
+
+
 def _fraction(name: str, value: float) -> float:
     if not (_real(value) and 0 <= value < 1):
         raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
@@ -85,14 +199,40 @@ def _fraction(name: str, value: float) -> float:
 class Optimizer:
     """Base of the optimizers: validation, per-path state, and the in-place update.
 
-    Subclasses define ``_rule(state, g) -> delta``; ``state`` is this path's dict, and
-    ``delta`` an array of its own (it is overwritten), never one the state keeps.
+    Subclasses define ``_rule(state, g, lr) -> delta``; ``state`` is this path's dict,
+    ``lr`` this step's learning rate, and ``delta`` an array of its own (it is overwritten),
+    never one the state keeps. ``decoupled = True`` applies ``weight_decay`` beside the rule
+    (AdamW) instead of adding it to the gradient.
+
+    Arguments:
+        lr: the learning rate, or a schedule ``lr(t)`` of the step count ``t`` (from 0).
+        weight_decay: the L2 coefficient (see the module: coupled or decoupled), ``>= 0``.
+        clip_norm: the largest global L2 norm of the gradients (``None``: no clipping).
     """
 
-    def __init__(self, lr: float):
-        self.lr = _positive("lr", lr)
+    decoupled = False
+
+    def __init__(self, lr: float | Schedule, weight_decay: float = 0.0,
+                 clip_norm: float | None = None):
+        self.lr: float | Schedule = lr if callable(lr) else _positive("lr", lr)
+        self.weight_decay = _non_negative("weight_decay", weight_decay)
+        self.clip_norm = None if clip_norm is None else _positive("clip_norm", clip_norm)
         self.state: dict[str, dict[str, Any]] = {}
         self.iterations = 0
+
+    def learning_rate(self) -> float:
+        """The learning rate of the next step (the schedule at ``iterations``).
+
+        >>> Momentum(lr=WarmUp(0.1, steps=2)).learning_rate()
+        0.05
+        """
+        if not callable(self.lr):
+            return self.lr
+        lr = self.lr(self.iterations)
+        if not (_real(lr) and onp.isfinite(lr) and lr >= 0):
+            raise ValueError(f"the schedule {self.lr!r} gives the learning rate {lr!r} at step "
+                             f"{self.iterations}; it must be a finite number >= 0")
+        return float(lr)
 
     def update(self, params: Tree, grads: Tree) -> None:
         """Apply one step to every array of ``params`` (in place) from ``grads``.
@@ -109,6 +249,13 @@ class Optimizer:
         written.
         """
         triples = zip_like(params, grads, "gradients")
+        lr, decay = self.learning_rate(), self.weight_decay
+        scale = 1.0
+        if self.clip_norm is not None:
+            with onp.errstate(over="ignore", invalid="ignore"):
+                norm = global_norm(grads)
+            # a non-finite norm leaves the gradients as they are, for the refusal below
+            scale = self.clip_norm / norm if math.isfinite(norm) and norm > self.clip_norm else 1.0
         states, deltas = {}, []
         with onp.errstate(over="ignore", invalid="ignore"):  # overflow is refused below
             for path, p, g in triples:
@@ -123,7 +270,15 @@ class Optimizer:
                                     f"dtype {g.dtype}")
                 state = self.state.get(path)
                 state = dict(state) if state else {}  # the rules rebind, never mutate
-                deltas.append(self._rule(state, g if g.dtype == p.dtype else g.astype(p.dtype)))
+                g = g if g.dtype == p.dtype else g.astype(p.dtype)
+                if scale != 1.0:
+                    g = g * p.dtype.type(scale)
+                if decay and not self.decoupled:
+                    g = g + p.dtype.type(decay) * p
+                delta = self._rule(state, g, lr)
+                if decay and self.decoupled:
+                    delta -= p.dtype.type(lr * decay) * p
+                deltas.append(delta)
                 if state:
                     states[path] = state
             ps = [p for _, p, _ in triples]
@@ -184,7 +339,7 @@ class Optimizer:
                 f"(largest |gradient| {big:.3g}); lower the learning rate or scale the loss down"
             )
 
-    def _rule(self, state: dict[str, Any], g: onp.ndarray) -> onp.ndarray:
+    def _rule(self, state: dict[str, Any], g: onp.ndarray, lr: float) -> onp.ndarray:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -194,54 +349,78 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent: ``W -= lr * g``.
+    """Stochastic gradient descent: ``W -= lr * g``; ``weight_decay`` is coupled (L2 added to
+    ``g``), ``clip_norm`` and a schedule for ``lr`` as every optimizer (see the module).
 
     >>> import numpy as onp
     >>> p = {"w": onp.array([1.0])}; SGD(lr=0.1).update(p, {"w": onp.array([1.0])}); p["w"]
     array([0.9])
+    >>> SGD(lr=0.1, weight_decay=0.5).update(p, {"w": onp.array([0.0])}); p["w"]
+    array([0.855])
     """
 
-    def __init__(self, lr: float = 0.01):
-        super().__init__(lr)
+    def __init__(self, lr: float | Schedule = 0.01, weight_decay: float = 0.0,
+                 clip_norm: float | None = None):
+        super().__init__(lr, weight_decay, clip_norm)
 
-    def _rule(self, state: dict[str, Any], g: onp.ndarray) -> onp.ndarray:
-        return -self.lr * g
+    def _rule(self, state: dict[str, Any], g: onp.ndarray, lr: float) -> onp.ndarray:
+        return -lr * g
 
 
 class Momentum(Optimizer):
-    """Momentum (Polyak 1964; the book's form): ``v = momentum * v - lr * g; W += v``."""
+    """Momentum (Polyak 1964; the book's form): ``v = momentum * v - lr * g; W += v``.
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9):
-        super().__init__(lr)
+    With ``nesterov=True``, Nesterov's accelerated gradient in the form of Sutskever et al.
+    (2013) and PyTorch: the same ``v``, then ``W += momentum * v - lr * g``, the step taken
+    from the point momentum leads to. ``weight_decay`` is coupled (L2 added to ``g``).
+
+    >>> import numpy as onp
+    >>> p = {"w": onp.array([1.0])}
+    >>> Momentum(lr=0.1, momentum=0.5, nesterov=True).update(p, {"w": onp.array([1.0])})
+    >>> p["w"]  # v = -0.1; W += 0.5 * v - 0.1
+    array([0.85])
+    """
+
+    def __init__(self, lr: float | Schedule = 0.01, momentum: float = 0.9,
+                 nesterov: bool = False, weight_decay: float = 0.0,
+                 clip_norm: float | None = None):
+        super().__init__(lr, weight_decay, clip_norm)
         self.momentum = _fraction("momentum", momentum)
+        if not isinstance(nesterov, (bool, onp.bool_)):
+            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
+        self.nesterov = bool(nesterov)
 
-    def _rule(self, state: dict[str, Any], g: onp.ndarray) -> onp.ndarray:
-        state["v"] = self.momentum * state.get("v", 0.0) - self.lr * g
-        return state["v"].copy()
+    def _rule(self, state: dict[str, Any], g: onp.ndarray, lr: float) -> onp.ndarray:
+        state["v"] = v = self.momentum * state.get("v", 0.0) - lr * g
+        return self.momentum * v - lr * g if self.nesterov else v.copy()
 
 
 class AdaGrad(Optimizer):
-    """AdaGrad (Duchi et al. 2011): ``h += g * g; W -= lr * g / (sqrt(h) + 1e-7)``."""
+    """AdaGrad (Duchi et al. 2011): ``h += g * g; W -= lr * g / (sqrt(h) + 1e-7)``;
+    ``weight_decay`` is coupled (L2 added to ``g``)."""
 
-    def __init__(self, lr: float = 0.01):
-        super().__init__(lr)
+    def __init__(self, lr: float | Schedule = 0.01, weight_decay: float = 0.0,
+                 clip_norm: float | None = None):
+        super().__init__(lr, weight_decay, clip_norm)
 
-    def _rule(self, state: dict[str, Any], g: onp.ndarray) -> onp.ndarray:
+    def _rule(self, state: dict[str, Any], g: onp.ndarray, lr: float) -> onp.ndarray:
         state["h"] = state.get("h", 0.0) + g * g
-        return -self.lr * g / (onp.sqrt(state["h"]) + 1e-7)
+        return -lr * g / (onp.sqrt(state["h"]) + 1e-7)
 
 
 class RMSProp(Optimizer):
-    """RMSProp (Tieleman and Hinton 2012): ``h = d*h + (1-d)*g*g; W -= lr*g/(sqrt(h)+1e-7)``."""
+    """RMSProp (Tieleman and Hinton 2012): ``h = d*h + (1-d)*g*g; W -= lr*g/(sqrt(h)+1e-7)``;
+    ``weight_decay`` is coupled (L2 added to ``g``)."""
 
-    def __init__(self, lr: float = 0.01, decay_rate: float = 0.99):
-        super().__init__(lr)
+    def __init__(self, lr: float | Schedule = 0.01, decay_rate: float = 0.99,
+                 weight_decay: float = 0.0, clip_norm: float | None = None):
+        super().__init__(lr, weight_decay, clip_norm)
         self.decay_rate = _fraction("decay_rate", decay_rate)
 
-    def _rule(self, state: dict[str, Any], g: onp.ndarray) -> onp.ndarray:
+    def _rule(self, state: dict[str, Any], g: onp.ndarray, lr: float) -> onp.ndarray:
         d = self.decay_rate
         state["h"] = d * state.get("h", 0.0) + (1 - d) * g * g
-        return -self.lr * g / (onp.sqrt(state["h"]) + 1e-7)
+        return -lr * g / (onp.sqrt(state["h"]) + 1e-7)
 
 
 class Adam(Optimizer):
@@ -251,19 +430,25 @@ class Adam(Optimizer):
     ``W -= lr * m_hat / (sqrt(v_hat) + eps)`` with ``m_hat = m / (1 - b1**t)``,
     ``v_hat = v / (1 - b2**t)``, ``t`` the step number from 1.
 
+    ``weight_decay`` is *decoupled* (AdamW, Loshchilov and Hutter 2019):
+    ``W -= lr * weight_decay * W`` beside the step, not added to ``g`` (where Adam's scaling
+    would undo it for parameters with large gradients).
+
     >>> import numpy as onp
     >>> p = {"w": onp.array([1.0])}; Adam(lr=0.1).update(p, {"w": onp.array([5.0])}); p["w"]
     array([0.9])
     """
 
-    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8):
-        super().__init__(lr)
+    decoupled = True
+
+    def __init__(self, lr: float | Schedule = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.0, clip_norm: float | None = None):
+        super().__init__(lr, weight_decay, clip_norm)
         self.beta1 = _fraction("beta1", beta1)
         self.beta2 = _fraction("beta2", beta2)
         self.eps = _positive("eps", eps)
 
-    def _rule(self, state: dict[str, Any], g: onp.ndarray) -> onp.ndarray:
+    def _rule(self, state: dict[str, Any], g: onp.ndarray, lr: float) -> onp.ndarray:
         # t counts this path's own steps: a path first seen late starts its bias correction at 1
         state["t"] = t = state.get("t", 0) + 1
         b1, b2 = self.beta1, self.beta2
@@ -271,10 +456,25 @@ class Adam(Optimizer):
         state["v"] = b2 * state.get("v", 0.0) + (1 - b2) * g * g
         m_hat = state["m"] / (1 - b1**t)
         v_hat = state["v"] / (1 - b2**t)
-        return -self.lr * m_hat / (onp.sqrt(v_hat) + self.eps)
+        return -lr * m_hat / (onp.sqrt(v_hat) + self.eps)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter 2019), ``weight_decay=0.01``
+    by default as in PyTorch: exactly ``Adam(..., weight_decay=...)``.
+
+    >>> import numpy as onp
+    >>> p = {"w": onp.array([1.0])}; AdamW(lr=0.1).update(p, {"w": onp.array([5.0])}); p["w"]
+    array([0.899])
+    """
+
+    def __init__(self, lr: float | Schedule = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.01, clip_norm: float | None = None):
+        super().__init__(lr, beta1, beta2, eps, weight_decay, clip_norm)
 
 
 #: The optimizers by name, for the command line.
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     "sgd": SGD, "momentum": Momentum, "adagrad": AdaGrad, "rmsprop": RMSProp, "adam": Adam,
+    "adamw": AdamW,
 }

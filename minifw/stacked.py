@@ -21,7 +21,10 @@ forward passes:
    ``x``. The fit's error is ``O(d**5)`` (``d ~ 1e-5`` in float64), far below rounding; a line
    that fails the check (a kink on it, a steep function) is evaluated point by point.
 4. Any other parameter is moved element by element through its call (all at once when the
-   call broadcasts over a leading stack axis of it), then goes on as rows.
+   call broadcasts over a leading stack axis of it, which is checked on the first move),
+   then goes on as rows. A ``per_sample``
+   op may name further arguments aligned with the batch in ``batch_args`` (a dropout mask):
+   rows of samples get their rows of those too (:func:`on_rows`).
 
 What does not fit (a side branch, a parameter used twice, a loss that is not a minifw loss, a
 call after a non-``per_sample`` one that is not the loss) runs the loop. Results agree with
@@ -93,6 +96,20 @@ def _samplewise(call: Call) -> bool:
     return call.op is not None and call.op.samplewise(call.options)
 
 
+def on_rows(call: Call, Z: Any, samples: onp.ndarray) -> Any:
+    """``call`` on rows ``Z`` that are the samples ``samples`` of its batch: the arguments its
+    op names in ``batch_args`` (aligned with the batch, such as a dropout mask) are indexed by
+    ``samples`` too; the others (parameters) broadcast over any rows."""
+    batched = getattr(call.op, "batch_args", ())
+    if not batched:
+        return call(Z)
+    args = list(call.args)
+    args[0] = Z
+    for i in batched:
+        args[i] = onp.asarray(args[i])[samples]
+    return call.fun(*args, **call.options)
+
+
 class Engine:
     """The chain of ``tape`` and what every move of a parameter does to ``f``."""
 
@@ -106,6 +123,8 @@ class Engine:
         self.base = onp.asarray(self.loss.values(self.y, self.t, 1), dtype=onp.float64)
         self.users = {leaf: (k, at) for k, c in enumerate(self.calls)
                       for at, leaf in c.params.items()}
+        # (call, argument): whether the call broadcasts over a stack of moved copies of it
+        self.stacks: dict[tuple[int, int], bool] = {}
         n = len(self.calls)
         # rows_after[k]: every call after k, up to the loss, keeps the samples apart
         self.rows_after = [all(map(_samplewise, self.calls[k + 1:n - 1])) for k in range(n)]
@@ -116,7 +135,7 @@ class Engine:
         """Per-sample loss values when sample ``samples[r]``'s output of call ``k`` is
         ``Z[r]``, in float64 (the loss's own per-sample values)."""
         for c in self.calls[k + 1:-1]:
-            Z = c(Z)
+            Z = on_rows(c, Z, samples)
         return onp.asarray(self.loss.values(Z, self.t[samples], 1), dtype=onp.float64)
 
     def total(self, k: int, out: Any) -> float:
@@ -188,15 +207,21 @@ class Engine:
 
         def outs() -> Any:
             stack = copies()
+            if self.stacks.get((k, at)):  # it broadcasts: one call for all
+                return onp.asarray(c(stack, at))
             one = onp.asarray(c(stack[-1], at))
-            try:  # one call for all, if the call broadcasts over the stack (checked on one move)
-                out = onp.asarray(c(stack, at))
-                tol = 64 * float(onp.finfo(out.dtype).eps) * float(onp.abs(one).max(initial=1.0))
-                if out.shape == (len(idx), *one.shape) and onp.allclose(out[-1], one, rtol=0,
-                                                                        atol=tol):
-                    return out
-            except Exception:  # noqa: S110  it does not: one move at a time
-                pass
+            if (k, at) not in self.stacks:  # does it? checked on one move, the first time
+                self.stacks[k, at] = False
+                try:
+                    out = onp.asarray(c(stack, at))
+                    tol = 64 * float(onp.finfo(out.dtype).eps) * float(
+                        onp.abs(one).max(initial=1.0))
+                    if out.shape == (len(idx), *one.shape) and onp.allclose(
+                            out[-1], one, rtol=0, atol=tol):
+                        self.stacks[k, at] = True
+                        return out
+                except Exception:  # noqa: S110  it does not: one move at a time
+                    pass
             return [one] if len(idx) == 1 else [onp.asarray(c(m, at)) for m in stack]
 
         return outs
@@ -216,8 +241,8 @@ class Engine:
             rows = onp.concatenate([flat[samples], flat[samples]])
             cols = onp.concatenate([idx % size, idx % size])
             rows[onp.arange(len(rows)), cols] = onp.concatenate([up[idx], down[idx]])
-            v = self.rows(k, onp.concatenate([samples, samples]),
-                          c(rows.reshape(len(rows), *x.shape[1:])))
+            both = onp.concatenate([samples, samples])
+            v = self.rows(k, both, on_rows(c, rows.reshape(len(rows), *x.shape[1:]), both))
             out[idx] = self.scale * (v[:len(idx)] - v[len(idx):]) / span[idx]
         return out.reshape(x.shape)
 

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as onp
 
+from minifw import modes
 from minifw.divergence import TRAINING_RTOL, DivergenceWarning, went_uphill
 from minifw.functions import NonFiniteError, check_finite, check_labels
 from minifw.gradients import METHODS
@@ -57,6 +58,8 @@ class History:
         best_epoch: the epoch (from 1) of the lowest validation loss, or training loss
             without validation; ``None`` before the first epoch ends.
         best_params: a copy of the parameters after ``best_epoch`` (not in ``to_dict``).
+        best_state: a copy of the state (running statistics) after ``best_epoch``, ``{}``
+            for a model without any (not in ``to_dict``).
 
     ``print(history)`` shows a table; in Jupyter it displays as an HTML table.
 
@@ -75,6 +78,7 @@ class History:
     final_loss: float | None = None
     best_epoch: int | None = None
     best_params: Tree | None = field(default=None, repr=False, compare=False)
+    best_state: Tree | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The history as plain data, e.g. for ``json.dump`` (without ``best_params``)."""
@@ -165,7 +169,8 @@ def _is_classification(t: onp.ndarray) -> bool:
     return t.ndim == 2 and t.shape[1] > 1 and bool(onp.all((t == 0) | (t == 1)))
 
 
-def accuracy(model: Layer, params: Tree, x: Any, t: Any) -> float:
+def accuracy(model: Layer, params: Tree, x: Any, t: Any, batch_size: int | None = None
+             ) -> float:
     """The fraction of samples whose largest output is the target class.
 
     Arguments:
@@ -173,6 +178,9 @@ def accuracy(model: Layer, params: Tree, x: Any, t: Any) -> float:
         params: its parameters.
         x: inputs, axis 0 the batch.
         t: integer labels ``(N,)`` or one-hot ``(N, classes)``.
+        batch_size: run the model on this many samples at a time (``None``: all at once),
+            bounding the memory its activations take; for a model whose samples do not
+            interact (no batch statistics), the same result.
 
     Returns:
         A float in [0, 1].
@@ -186,12 +194,26 @@ def accuracy(model: Layer, params: Tree, x: Any, t: Any) -> float:
     0.5
     """
     x, t = _check_data(x, t, "accuracy")
-    y = onp.asarray(model(params, x))
+    y = _outputs(model, params, x, batch_size)
     if y.ndim != 2 or t.shape not in ((len(y),), y.shape):
         raise ValueError(f"accuracy: outputs of shape {y.shape} do not fit targets {t.shape}")
     check_finite(y, "accuracy", "the model's outputs")
     labels = check_labels(t, y.shape[1], "accuracy") if t.ndim == 1 else t.argmax(axis=-1)
     return float(onp.mean(y.argmax(axis=-1) == labels))
+
+
+def _outputs(model: Layer, params: Tree, x: onp.ndarray, batch_size: int | None) -> onp.ndarray:
+    """``model(params, x)``, ``batch_size`` samples at a time."""
+    if batch_size is None or len(x) <= batch_size:
+        return onp.asarray(model(params, x))
+    whole_number("batch_size", batch_size, 1)
+    return onp.concatenate([onp.asarray(model(params, x[i:i + batch_size]))
+                            for i in range(0, len(x), batch_size)])
+
+
+#: Samples per call when ``fit`` measures accuracy and validation loss after an epoch: the
+#: activations of a whole data set (a convolution's columns) need not fit in memory at once.
+EVAL_BATCH = 1000
 
 
 def _check_data(x: Any, t: Any, name: str) -> tuple[onp.ndarray, onp.ndarray]:
@@ -321,8 +343,14 @@ def fit(
     gradient: str = "autograd",
     validation: tuple[Any, Any] | None = None,
     progress: bool = True,
+    state: Tree | None = None,
+    early_stopping: int | None = None,
 ) -> History:
     """Train ``params`` in place by mini-batch gradient descent.
+
+    Each step runs in a :func:`minifw.training` block (dropout draws its masks from ``rng``,
+    batch norm collects running statistics into ``state``), and the accuracies and the
+    validation loss after each epoch in a :func:`minifw.evaluation` block on ``state``.
 
     Arguments:
         model: the model, ``model(params, x) -> y``.
@@ -338,9 +366,26 @@ def fit(
         gradient: ``"autograd"`` or ``"numerical"``.
         validation: optional ``(x_val, t_val)`` measured after every epoch.
         progress: show a progress bar (only when writing to a terminal).
+        state: the running statistics (``model.init_state()``, the default), updated in
+            place after every step, as ``params``; only models with ``BatchNorm`` have any.
+        early_stopping: a patience: stop once the validation loss has not improved for this
+            many epochs, and leave ``params`` and ``state`` as they were after the best
+            epoch (:attr:`History.best_epoch`). Needs ``validation``.
 
     Returns:
         The :class:`History` of loss (and, for classification, accuracy) per epoch.
+
+    >>> import minifw as mf
+    >>> rng = onp.random.default_rng(0)
+    >>> x = rng.standard_normal((40, 2)); t = (x[:, 0] > 0).astype(int)
+    >>> model = mf.Sequential(mf.Linear(2, 2))
+    >>> params = model.init(rng)
+    >>> wrong = (x[:10], 1 - t[:10])  # flipped labels: a validation loss that only grows
+    >>> h = fit(model, mf.SoftmaxCrossEntropy(), mf.optim.SGD(lr=0.5), params, x, t,
+    ...         epochs=30, batch_size=40, rng=rng, validation=wrong, early_stopping=2,
+    ...         progress=False)
+    >>> len(h.loss), h.best_epoch  # stopped after epoch 3; params are those after epoch 1
+    (3, 1)
 
     Bad settings or data raise ``ValueError``/``TypeError`` before any parameter changes
     (labels and input widths are checked against the model up front). A loss, validation loss
@@ -359,15 +404,27 @@ def fit(
     rng = as_generator(rng)
     _check_objects(model, loss, optimizer)
     _check_params(params)
+    patience = None if early_stopping is None else whole_number("early_stopping",
+                                                                early_stopping, 1)
+    if patience is not None and validation is None:
+        raise ValueError("fit: early_stopping watches the validation loss; give validation="
+                         "(x_val, t_val) too")
+    if state is None:
+        state = model.init_state()
+    elif not isinstance(state, dict):
+        raise TypeError(f"fit: state must be a dict (model.init_state()), got "
+                        f"{type(state).__name__}")
     x, t = _as_float_data(*_check_data(x, t, "fit"))
-    _preflight(model, loss, params, x, t, "fit", with_loss=False)
+    with modes.evaluation(state):
+        _preflight(model, loss, params, x, t, "fit", with_loss=False)
     val = None
     if validation is not None:
         if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
             raise ValueError("fit: validation must be a pair (x_val, t_val), got "
                              f"{type(validation).__name__} {validation!r:.60}")
         val = _as_float_data(*_check_data(*validation, "fit validation"))
-        _preflight(model, loss, params, *val, "fit validation", with_loss=True)
+        with modes.evaluation(state):
+            _preflight(model, loss, params, *val, "fit validation", with_loss=True)
     # whole-number float labels were checked as labels by the preflight: they classify too
     classify = _is_classification(t) or (t.ndim == 1 and isinstance(loss, _LABEL_LOSSES))
 
@@ -378,7 +435,8 @@ def fit(
     step = optimizer.step if isinstance(optimizer, Optimizer) else partial(gradient_then_update,
                                                                             optimizer)
     history = History()
-    start = tree_map(onp.copy, params) if epochs else None  # for the loss before training
+    # for the loss before training
+    start = (tree_map(onp.copy, params), tree_map(onp.copy, state)) if epochs else None
     n_batches = -(-len(x) // batch_size)
     from tqdm.auto import tqdm  # here, not at the top: it costs every `import minifw` 0.15 s
 
@@ -393,26 +451,35 @@ def fit(
                     where = f"at epoch {epoch}, batch {b} of {n_batches}"
                     interrupts.where = f"during epoch {epoch}, batch {b} of {n_batches}"
                     try:
-                        value = step(f, params, x[idx], t[idx], method=gradient)
+                        with modes.training(rng, state) as run:
+                            value = step(f, params, x[idx], t[idx], method=gradient)
                     except NonFiniteError as e:  # a loss, gradient or step not finite
                         raise FloatingPointError(f"training stopped {where}: {e}; {kept}") from e
+                    if run.updates:  # the step was taken: its statistics count
+                        _assign(state, run.state)
                     total += float(value) * len(idx)
                     bar.update(1)
                     bar.set_postfix(epoch=epoch, loss=f"{float(value):.4f}", refresh=False)
                     interrupts.check(f"after epoch {epoch}, batch {b} of {n_batches}")
                 history.loss.append(total / len(x))
                 interrupts.where = f"while measuring epoch {epoch}"
-                _measure(history, model, loss, params, (x, t), val, classify, epoch)
-                _keep_if_best(history, params)
+                with modes.evaluation(state):
+                    _measure(history, model, loss, params, (x, t), val, classify, epoch)
+                _keep_if_best(history, params, state)
+                if patience is not None and epoch - (history.best_epoch or 0) >= patience:
+                    break
                 interrupts.check(f"after epoch {epoch}")
     except (FloatingPointError, KeyboardInterrupt) as e:
         e.history = history  # type: ignore[union-attr]
         raise
     finally:
         bar.close()
+    if patience is not None and history.best_params is not None:  # back to the best epoch
+        _assign(params, history.best_params)
+        _assign(state, history.best_state or {})
     if start is not None:
-        history.initial_loss = _finite_loss(f, start, x, t)
-        history.final_loss = _finite_loss(f, params, x, t)
+        history.initial_loss = _finite_loss(model, loss, *start, x, t)
+        history.final_loss = _finite_loss(model, loss, params, state, x, t)
     if history.diverged:
         lr = getattr(optimizer, "lr", None)
         warnings.warn(DivergenceWarning(
@@ -423,21 +490,26 @@ def fit(
     return history
 
 
-def _finite_loss(f: Any, params: Tree, x: onp.ndarray, t: onp.ndarray) -> float | None:
-    """``f(params, x, t)`` as a float, or ``None`` where it is not finite."""
+def _finite_loss(model: Layer, loss: Loss, params: Tree, state: Tree, x: onp.ndarray,
+                 t: onp.ndarray) -> float | None:
+    """The loss of ``params`` on all of ``(x, t)`` in evaluation (by the running statistics
+    ``state``), as a float, or ``None`` where it is not finite."""
     try:
-        value = float(f(params, x, t))
+        with modes.evaluation(state):
+            value = _mean_loss(model, loss, params, x, t)
     except NonFiniteError:
         return None
     return value if onp.isfinite(value) else None
 
 
-def _keep_if_best(history: History, params: Tree) -> None:
-    """Make the last epoch the best one if its monitored loss is the lowest so far."""
+def _keep_if_best(history: History, params: Tree, state: Tree) -> None:
+    """Make the last epoch the best one if its monitored loss is the lowest so far, keeping a
+    copy of its parameters and state."""
     curve = history.monitored
     if history.best_epoch is None or curve[-1] < curve[history.best_epoch - 1]:
         history.best_epoch = len(curve)
         history.best_params = tree_map(onp.copy, params)
+        history.best_state = tree_map(onp.copy, state)
 
 
 def _bar_columns() -> int | None:
@@ -449,6 +521,29 @@ def _bar_columns() -> int | None:
         return None
 
 
+def _mean_loss(model: Layer, loss: Loss, params: Tree, x: onp.ndarray, t: onp.ndarray
+               ) -> float:
+    """The loss of the whole set, :data:`EVAL_BATCH` samples at a time: every loss here is a
+    mean over samples, so the chunks' losses weighted by their sizes."""
+    if len(x) <= EVAL_BATCH:
+        return float(loss(model(params, x), t))
+    total = sum(float(loss(model(params, x[i:i + EVAL_BATCH]), t[i:i + EVAL_BATCH]))
+                * len(x[i:i + EVAL_BATCH]) for i in range(0, len(x), EVAL_BATCH))
+    return total / len(x)
+
+
+def _assign(dst: dict[str, Any], src: dict[str, Any]) -> None:
+    """Every array of ``src`` into ``dst`` at the same path: in place where ``dst`` has an
+    array of that shape (the caller's arrays stay the caller's), else as a new entry."""
+    for k, v in src.items():
+        if isinstance(v, dict):
+            _assign(dst.setdefault(k, {}), v)
+        elif isinstance(dst.get(k), onp.ndarray) and dst[k].shape == onp.shape(v):
+            onp.copyto(dst[k], v)
+        else:
+            dst[k] = v
+
+
 def _measure(history: History, model: Layer, loss: Loss, params: Tree,
              train: tuple[onp.ndarray, onp.ndarray],
              validation: tuple[onp.ndarray, onp.ndarray] | None, classify: bool,
@@ -456,15 +551,16 @@ def _measure(history: History, model: Layer, loss: Loss, params: Tree,
     """Accuracy and validation loss after an epoch; non-finite ones stop training."""
     try:
         if classify:
-            history.accuracy.append(accuracy(model, params, *train))
+            history.accuracy.append(accuracy(model, params, *train, batch_size=EVAL_BATCH))
         if validation is not None:
             x_val, t_val = validation
-            value = float(loss(model(params, x_val), t_val))
+            value = _mean_loss(model, loss, params, x_val, t_val)
             if not onp.isfinite(value):
                 raise NonFiniteError(f"the validation loss is {value}")
             history.val_loss.append(value)
             if classify:
-                history.val_accuracy.append(accuracy(model, params, x_val, t_val))
+                history.val_accuracy.append(accuracy(model, params, x_val, t_val,
+                                                     batch_size=EVAL_BATCH))
     except NonFiniteError as e:
         raise FloatingPointError(f"{e} after epoch {epoch}; params (finite) hold the values "
                                  "of its last step") from e

@@ -36,9 +36,11 @@ def test_the_smoke_run_writes_results_and_the_plot(tmp_path):
     for figure in ("training step", "user's layer", "float32", "deep thin",
                    "minifw / PyTorch eager", "tiny network", "full numerical gradient",
                    "sigmoid", "check_grads projection", "check_grads full",
-                   "check_layer full mode"):
+                   "check_layer full mode", "Conv2D forward + backward", "per-position loop",
+                   "digits CNN", "numerical gradient of a small CNN"):
         assert figure in text, figure
-    assert text.count("| skipped |") == 3  # the three PyTorch peers
+    assert text.count("| skipped |") == 5  # the PyTorch peers: three, and conv2d in 2 dtypes
+    assert "the digits CNN's test accuracy" in text
     assert "not used (--no-torch)" in text and "Smoke run" in text
     assert "rounding bound" in text and "load average" in text
     assert (tmp_path / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

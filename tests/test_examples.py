@@ -77,3 +77,11 @@ def test_plots_example_writes_every_picture(tmp_path: Path) -> None:
         assert (tmp_path / "pictures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "h = 1e-50: 0.0" in out
     assert number_after("sigmoid: gradient norm, layer 1 / layer 8 =", out) < 1e-3
+
+
+def test_cnn_digits() -> None:
+    out = run_example("cnn_digits.py")
+    assert number_after("test accuracy", out) > 0.97
+    assert "gradient check: ok" in out
+    for path in ("0.W", "0.b", "4.W", "6.b"):
+        assert re.search(rf"^{re.escape(path)}\s+\S+\s+ok\s", out, re.M), out

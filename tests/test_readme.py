@@ -107,9 +107,27 @@ def test_checking_your_own_layer_runs_as_written(capsys: pytest.CaptureFixture[s
     assert "OK" in capsys.readouterr().out
 
 
+def test_the_cnn_with_training_aids_runs_and_learns(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    [(_, block)] = [b for b in SECTIONS["Convolutional networks, dropout, batch norm and better "
+                                        "training"] if b[0] == "python"]
+    run_python(block, "convolutional networks")
+    out = capsys.readouterr().out
+    assert float(re.search(r"test accuracy ([0-9.]+)", out).group(1)) >= 0.95
+    kept, ran = map(int, re.search(r"kept epoch (\d+) of (\d+)", out).groups())
+    assert 1 <= kept <= ran <= 10
+    import minifw as mf
+
+    saved = mf.load_model(tmp_path / "cnn.npz")
+    assert sorted(saved.state["1"]) == ["mean", "var"]
+
+
 def test_every_code_block_is_run_by_a_test() -> None:
     run = {"A learner's day", "Quick start", "A training loop of your own",
-           "Checking your own layer"}
+           "Checking your own layer", "Convolutional networks, dropout, batch norm and better "
+           "training"}
     for heading, blocks in SECTIONS.items():
         for language, code in blocks:
             if heading in run or language == "text":

@@ -78,6 +78,11 @@ class Layer:
         """Draw this layer's parameters from ``rng``; a layer without parameters returns ``{}``."""
         return {}
 
+    def init_state(self) -> Params:
+        """This layer's initial state (running statistics; see :mod:`minifw.modes`): ``{}``
+        for a layer without any, as for every layer but ``BatchNorm``."""
+        return {}
+
     def forward(self, params: Params, x: Any) -> Any:
         """Compute the output for input ``x`` with parameters ``params``."""
         if self.op is None:
@@ -113,6 +118,35 @@ class Layer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({args})"
+
+
+def shape_of(a: Any) -> tuple[int, ...]:
+    """The shape of an array, a number or an autograd box around one."""
+    v = getval(a)
+    return v.shape if type(v) is onp.ndarray else onp.shape(v)
+
+
+def expect_params(layer: Layer, params: Params, shapes: dict[str, tuple[int, ...]],
+                  what: str = "params") -> None:
+    """Raise ``TypeError`` unless ``params`` is a dict with the keys of ``shapes``, and
+    ``ValueError`` naming both unless the arrays have those shapes; ``what`` names them.
+
+    >>> expect_params(Layer(), {"W": onp.zeros(2)}, {"W": (3,)})
+    Traceback (most recent call last):
+    ...
+    ValueError: Layer() expects W (3,), got W (2,)
+    """
+    plain = getval(params)  # an autograd DictBox under autograd.grad itself
+    if not isinstance(plain, dict) or any(k not in plain for k in shapes):
+        got = list(plain) if isinstance(plain, dict) else type(plain).__name__
+        want = ", ".join(f"{k!r}: ..." for k in shapes)
+        raise TypeError(f"{layer!r} expects {what} {{{want}}}, got {got}")
+    got_shapes = {k: shape_of(params[k]) for k in shapes}
+    if got_shapes != shapes:
+        def spell(d: dict[str, tuple[int, ...]]) -> str:
+            return " and ".join(f"{k} {v}" for k, v in d.items())
+        named = "" if what == "params" else f"{what} "
+        raise ValueError(f"{layer!r} expects {named}{spell(shapes)}, got {spell(got_shapes)}")
 
 
 def _skeleton(tree: Any) -> Any:

@@ -16,6 +16,7 @@ import numpy as onp
 from autograd.core import make_vjp
 from autograd.tracer import getval, isbox
 
+from minifw import modes
 from minifw.functions import _float
 from minifw.layers.base import Layer, Params
 from minifw.ops import Op, chain_grads, mode, open_layers, recording
@@ -32,7 +33,10 @@ def chainable(layer: Layer) -> bool:
 class Sequential(Layer):
     """Layers applied in order; params keyed by position, ``"0"``, ``"1"``, ...
 
-    A layer without parameters has no key. When every layer is :func:`chainable`, a traced
+    A layer without parameters has no key, and so in the state (``init_state()``) a layer
+    without any. While a :mod:`minifw.modes` block is active, the Sequential keeps the path of
+    the layer it is calling, by which dropout and batch norm find their masks and statistics.
+    When every layer is :func:`chainable`, a traced
     call is one op whose backward pass is a short loop: the recorded op calls of the forward
     pass, reversed, each running its own backward pass (:func:`minifw.ops.chain_grads`).
 
@@ -58,12 +62,22 @@ class Sequential(Layer):
                 params[str(i)] = p
         return params
 
+    def init_state(self) -> Params:
+        state = {}
+        for key, layer in zip(self._keys, self.layers):
+            s = layer.init_state()
+            if s:
+                state[key] = s
+        return state
+
     def forward(self, params: Params, x: Any) -> Any:
         if not isinstance(getval(params), dict):  # an autograd DictBox while traced
             raise TypeError(f"Sequential: params must be a dict keyed by position ('0', '1', "
                             f"...), got {type(params).__name__}")
+        m = modes.active()
         for key, layer in zip(self._keys, self.layers):
-            x = layer(params.get(key, EMPTY), x)
+            p = params.get(key, EMPTY)
+            x = layer(p, x) if m is None else m.call(key, layer, p, x)
         return x
 
     def __call__(self, params: Params, x: Any) -> Any:
@@ -87,9 +101,11 @@ class Sequential(Layer):
 EMPTY: dict[str, Any] = {}
 
 
-def _run(model: Sequential, tree: Params, x: Any, calls: list[Any]) -> Any:
+def _run(model: Sequential, tree: Params, x: Any, calls: list[Any],
+         m: modes.Mode | None) -> Any:
     """``model``'s forward pass on plain arrays, each op call appended to ``calls``: a layer
-    that is one op runs it directly, any other layer is called while recording."""
+    that is one op runs it directly, any other layer is called while recording (in the mode
+    ``m``, at its path)."""
     for key, layer in zip(model._keys, model.layers):
         p = tree.get(key, EMPTY)
         if layer.one_op():
@@ -100,17 +116,22 @@ def _run(model: Sequential, tree: Params, x: Any, calls: list[Any]) -> Any:
             options = layer.options()
             x = op.forward(*args, **options)  # type: ignore[union-attr]
             calls.append((op, args, options, x))
-        elif type(layer) is Sequential:
-            x = _run(layer, p, x, calls)
         else:
-            x = layer(tree_map(getval, p), x)  # its ops (or itself, a backward's op) record
+            if m is not None:
+                m.path.append(key)
+            try:  # its ops (or itself, a backward's op) record
+                x = (_run(layer, p, x, calls, m) if type(layer) is Sequential
+                     else layer(tree_map(getval, p), x))
+            finally:
+                if m is not None:
+                    m.path.pop()
     return x
 
 
 def _forward(x: Any, *arrays: Any, model: Sequential, tree: Params, calls: list[Any]) -> Any:
-    with recording() as m:
-        y = _run(model, tree, x, m.calls)
-    calls.append(m.calls)
+    with recording() as r:
+        y = _run(model, tree, x, r.calls, modes.active())
+    calls.append(r.calls)
     return y
 
 
