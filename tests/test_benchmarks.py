@@ -148,6 +148,11 @@ def fake_run(run, monkeypatch, missed: bool) -> None:
     monkeypatch.setattr(run, "check_grads_figures", lambda mode, rng: [figure])
     monkeypatch.setattr(run, "check_layer_figure", lambda mode, rng, torch: figure)
     monkeypatch.setattr(run, "scaling", lambda mode, rng: POINTS)
+    import conv  # benchmarks/conv.py, beside run.py: the convolution stages
+
+    monkeypatch.setattr(conv, "conv_figures", lambda mode, rng, torch, note: [figure])
+    monkeypatch.setattr(conv, "digits_cnn_figure", lambda mode: (figure, "a note"))
+    monkeypatch.setattr(conv, "cnn_numerical_figure", lambda mode, rng: (figure, "a bound"))
 
 
 @pytest.mark.parametrize("missed, status", [(False, 0), (True, 1)])

@@ -87,19 +87,9 @@ def test_conv2d_passes_the_checker(dtype, mode, case, seed):
     assert report.ok, str(report)
 
 
-# The rewritten checker (minifw/gradcheck) fails MaxPool2D's right gradient at an exact tie
-# with a second kink 1e-9 beside it, far inside the step (drawn in float64: pool (2, 1),
-# stride 1, x = [1e-9, 0, 0] down one column): autograd gives x[1] the exact right-hand
-# derivative, the checker reads D- alone as the derivative ("a kink beside the element").
-CHECKER_NEAR_TIE = pytest.mark.xfail(reason="checker: false failure at a tie with a kink 1e-9 "
-                                     "beside it (MaxPool2D((2, 1), stride=1), x=[1e-9, 0, 0])",
-                                     strict=False)
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("mode", gradcheck.MODES)
-@pytest.mark.parametrize("cls", [pytest.param(mf.MaxPool2D, marks=CHECKER_NEAR_TIE),
-                                 mf.AvgPool2D])
+@pytest.mark.parametrize("cls", [mf.MaxPool2D, mf.AvgPool2D])
 @given(case=st.data())
 def test_pooling_passes_the_checker_with_ties(cls, mode, dtype, case):
     layer, x = case.draw(pool_cases(cls, dtype))
@@ -184,9 +174,6 @@ def test_a_missing_transpose_in_the_conv_backward_is_caught(bug, dtype, monkeypa
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("mode", gradcheck.MODES)
-@pytest.mark.xfail(reason="checker: false pass, the wrong (doubled) gradient is excused as 'a "
-                   "meeting of kinks' because max_pool2d's backward passes its own check "
-                   "element by element at the ties", strict=True)
 def test_max_pooling_routing_to_every_tied_cell_is_caught(mode, dtype, monkeypatch):
     def to_all(g, y, x, pool, stride):
         gx = onp.zeros_like(x)

@@ -30,10 +30,10 @@ def _trusted(call: Call) -> bool:
 
 
 def blame(f: Callable[..., Any], work: Tree, args: tuple[Any, ...], calls: Tape
-          ) -> tuple[list[str], list[str]] | None:
+          ) -> tuple[list[str], list[Any]] | None:
     """What each call that fails its own check says, at the input it saw (``calls``: ``f``'s
-    recorded tape), and the calls that sit on kinks of their own there; ``None`` where
-    ``f``'s calls are not a chain.
+    recorded tape), and the calls that sit on kinks of their own there (their position, name,
+    check function and cotangent); ``None`` where ``f``'s calls are not a chain.
 
     >>> import minifw as mf
     >>> wrong = mf.Op("double", lambda x: 2 * x, lambda g, y, x: 3 * g)  # the VJP says 3
@@ -73,5 +73,56 @@ def blame(f: Callable[..., Any], work: Tree, args: tuple[Any, ...], calls: Tape
             out.append(f"{_name(call, k)} fails its own check at the input it sees, "
                        f"{row.path}: {row.verdict or 'autograd and central differences differ'}")
         elif any(r.kinks for r in report.rows):
-            kinked.append(_name(call, k))
+            kinked.append((k, _name(call, k), alone, G))
     return out, kinked
+
+
+def smooth_along(f: Callable[..., Any], work: Tree, args: tuple[Any, ...], path: str,
+                 idx: Any, kinked: list[Any], rng: onp.random.Generator) -> str | None:
+    """Whether a call that sat on kinks of its own is smooth along the direction in which
+    the network moves its input when ``work[path][idx]`` moves, and its backward pass is
+    wrong along it (routing a maximum's gradient to every tied cell, say); the verdict if so.
+
+    A meeting of kinks excuses a network's failure only where its calls really are kinked in
+    the network's own direction: elsewhere a call's per-element check could miss a wrong
+    gradient that only moving several tied elements together reveals.
+    """
+    from minifw.gradcheck.judge import Line, judge
+    from minifw.gradcheck.noise import noise_level
+    from minifw.numerical import default_step, evaluate_at
+    from minifw.tape import trace
+    from minifw.tree import leaves
+
+    x = dict(leaves(work))[path]
+    s = default_step(onp.float64) * max(1.0, abs(float(x[idx])))
+
+    def inputs(value: float) -> list[Any]:
+        def chain_inputs(tree: Tree) -> Any:
+            chain = trace(f, tree, args, record=True, integers=False).chain() or []
+            return [onp.array(chain[k].args[0], dtype=onp.float64) for k, *_ in kinked]
+        return evaluate_at(chain_inputs, work, x, idx, value, scalar=False)
+
+    ups, downs = inputs(float(x[idx]) + s), inputs(float(x[idx]) - s)
+    base = inputs(float(x[idx]))
+    for (k, name, alone, _), up, down, x0 in zip(kinked, ups, downs, base):
+        du = (up - down) / (2 * s)
+        if not onp.any(du):
+            continue
+        du = du / onp.linalg.norm(du)
+
+        def value(t: float, alone: Any = alone, x0: Any = x0, du: Any = du) -> float:
+            return float(alone({"argument 0": x0 + t * du}))
+
+        def slope(t: float, alone: Any = alone, x0: Any = x0, du: Any = du) -> float:
+            g = trace(alone, {"argument 0": x0 + t * du}, (), integers=False).gradient()
+            return float(onp.sum(onp.asarray(g["argument 0"]) * du))
+
+        line = Line(value, slope)
+        s0 = default_step(onp.float64) * max(1.0, float(onp.abs(x0).max(initial=0.0)))
+        v = judge(line, slope(0.0), s0, noise_level(line, s0 / 64), 64 * onp.finfo(float).eps
+                  ** 0.5, rng)
+        if v.status == "fail":
+            return (f"{name} is smooth along the direction in which the network moves its "
+                    f"input when {path}[{idx}] moves, and its backward pass is wrong along it: "
+                    f"{v.how}")
+    return None

@@ -440,6 +440,7 @@ def run_check(f: Callable[..., Any], params: Tree, args: tuple[Any, ...], *, mod
     """:func:`check_grads` with ``args`` as a tuple; ``blame=False`` skips the per-call
     checks of a failing ``f`` (the checks of blame itself)."""
     from minifw.gradcheck.blame import blame as blame_calls
+    from minifw.gradcheck.blame import smooth_along
     from minifw.gradcheck.second import check_second_order
     from minifw.training import as_generator
 
@@ -500,7 +501,14 @@ def run_check(f: Callable[..., Any], params: Tree, args: tuple[Any, ...], *, mod
     found = blame_calls(f, work, wide_args, calls) if blame and not all(
         r.ok for r in rows) else None
     if found is not None and not found[0] and found[1] and _chained_alike(check, calls):
-        rows = [_composite(row, found[1]) for row in rows]
+        wrong = next(filter(None, (smooth_along(f, work, wide_args, row.path, row.index,
+                                                found[1], gen)
+                                   for row in rows if not row.ok and not row.undecided
+                                   and isinstance(row.index, tuple))), None)
+        if wrong is None:
+            rows = [_composite(row, [name for _, name, *_ in found[1]]) for row in rows]
+        else:
+            found[0].append(wrong)
     if work is not own:
         rows = _native_rows(rows, native, check, dtype)
     report = GradCheckReport(rows, mode, str(dtype), h, rtol, atol, notes + ref_notes,

@@ -31,6 +31,8 @@ noise swamps the estimates:
   beside it, on each side, must match a central difference taken on that side alone
   (``"kink"`` if both do, ``"fail"`` if not). Only such elements go unjudged, and the verdict
   says how it knows;
+- one side's estimate drifting like ``1/s`` while the other stays put: a kink beside the
+  element; ``a`` matching the steady side passes, anything else is left to smaller steps;
 - anything else: ``"undecided"``, with the reason, never "wrong".
 
 Tolerances: ``rtol * max(|a|, |d|) + kappa * noise / s`` for a central difference and four
@@ -120,6 +122,7 @@ def judge(line: Line, a: float, s0: float, noise: float, rtol: float,
     prev: tuple[str, float, float, float, float] | None = None
     prev_leap, leaping = 0.0, False
     jumps: list[tuple[str, float, float, float, float]] = []
+    beside: Verdict | None = None
     first: tuple[float, float] | None = None
     for k in range(LEVELS):
         s = line.step(s0 * 4.0 ** -k * (1.0 if k == 0 else float(rng.uniform(0.55, 1.0))))
@@ -162,12 +165,19 @@ def judge(line: Line, a: float, s0: float, noise: float, rtol: float,
         leaping = prev is not None and {kind, prev[0]} <= {"smooth", "jump"} and abs(
             leap) > 4 * KAPPA * noise and _close(prev_leap, leap, 10 * rtol, 2 * KAPPA * noise)
         jumps = jumps[-2:] + [here] if kind == "jump" else []
-        beside = _beside_a_kink(jumps, a, rtol, 2 * t_1, atol)
-        if beside is not None:
-            return beside
+        # a matches the steady side: right whether the element sits beside the kink or on
+        # one of its own (any one-sided derivative is a fair convention there); a failure is
+        # left to smaller steps, which resolve a kink beside the element if rounding allows
+        side = _beside_a_kink(jumps, a, rtol, 2 * t_1, atol)
+        if side is not None and side.status == "ok":
+            return side
+        beside = side or (beside if jumps else None)
         prev, prev_leap = here, leap
     else:
         k = LEVELS
+    if beside is not None:  # the steps ended among the kinks: no fair verdict of "wrong"
+        return Verdict("undecided", a, beside.numerical, beside.step,
+                       f"undecided: rounding ended the steps before {beside.how}")
     if leaping and prev is not None:  # f jumped within every step, down to the last
         return _decide(line, a, ("leap", prev[1], prev_leap, *prev[3:]), prev, noise, rtol, rng,
                        atol)
