@@ -59,7 +59,11 @@ def test_every_activation_with_every_loss(activation, loss, mode, data):
         t = data.draw(testing.arrays((batch, 3)))
     report = mf.check_grads(lambda p, t: loss_fn(model(p["net"], p["x"]), t),
                             {"net": params, "x": x}, t, mode=mode, rng=1)
-    assert report.ok, str(report)
+    # a correct network never fails; where the drawn values (0 and 1e-9 side by side) put
+    # several kinks within rounding's reach of an element, the checker may instead say that
+    # it cannot decide, and why (docs/gradcheck.md); no row may say "wrong"
+    assert all(row.ok or row.undecided and not row.failures and "undecided" in row.verdict
+               for row in report.rows), str(report)
 
 
 @pytest.mark.parametrize("mode", mf.gradcheck.MODES)
