@@ -29,8 +29,18 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as onp
-from baselines import loop_numerical_gradient, torch_available
-from run import MODES, Figure, Mode, fmt_seconds, interleaved, median, threads
+from baselines import torch_available
+from run import (
+    MODES,
+    Figure,
+    Mode,
+    against_loop,
+    fmt_seconds,
+    interleaved,
+    loop_excess,
+    median,
+    threads,
+)
 
 import minifw as mf
 from minifw.gradcheck import COTANGENT
@@ -223,29 +233,14 @@ def cnn_numerical_figure(mode: Mode, rng: onp.random.Generator) -> tuple[Figure,
     book = BookCNN(params)
     arrays = book.arrays()
     h = default_step("float64")
-    everything = [(n, idx) for n, a in enumerate(arrays) for idx in onp.ndindex(a.shape)]
-    picks = rng.choice(len(everything), min(mode.loop_elements // 4, len(everything)),
-                       replace=False)
-    sample = [everything[i] for i in sorted(picks)]
     grad = mf.grad(f, method="numerical")
-    values: dict[Any, float] = {}
     fig = Figure("full numerical gradient of a small CNN (conv 4x3x3 padding 1, ReLU, 2x2 max "
                  f"pool, linear 64-10) on {batch} 8x8 digits: per-element loop / minifw",
                  ">= 20", "minifw", "loop")
-    times = interleaved({
-        "minifw": lambda: grad(params, x, t),
-        "loop": lambda: values.update(loop_numerical_gradient(lambda: book.loss(x, t), arrays,
-                                                              h, sample)),
-    }, mode.slow_rounds, 1, warmup=0)
-    fig.minifw_s = median(times["minifw"])
-    fig.peer_s = median(times["loop"]) * len(everything) / len(sample)
-    if len(sample) < len(everything):
-        fig.note = (f"loop timed on {len(sample)} random elements of {len(everything)} and "
-                    "scaled (every element costs the same two forward passes)")
-    fast = [a for _, a in leaves(grad(params, x, t))]
+    values = against_loop(fig, mode, rng, lambda: grad(params, x, t), lambda: book.loss(x, t),
+                          arrays, h, mode.loop_elements // 4)
     bound = 64 * onp.finfo(onp.float64).eps * max(1.0, abs(float(f(params, x, t)))) / h
-    excess = max(abs(float(fast[n][idx]) - v) / (bound / max(1.0, abs(float(arrays[n][idx]))))
-                 for (n, idx), v in values.items())
+    excess = loop_excess([a for _, a in leaves(grad(params, x, t))], values, arrays, bound)
     return fig, (f"the small CNN's numerical gradient equals the loop's on every element the "
                  f"loop did to within {excess:.2g} of the rounding bound 64 eps max(1, |f|) / "
                  "step")

@@ -286,6 +286,36 @@ def numerical_gradients(mode: Mode, rng: onp.random.Generator) -> tuple[list[Fig
     return figures, bound
 
 
+def against_loop(fig: Figure, mode: Mode, rng: onp.random.Generator,
+                 minifw: Callable[[], Any], loss: Callable[[], float], arrays: list[Any],
+                 h: float, n: int) -> dict[Any, float]:
+    """Time ``minifw`` (one whole numerical gradient) against the per-element loop on up to
+    ``n`` random elements of ``arrays``, scaled to all of them, into ``fig``; the loop's
+    values by ``(array, index)``."""
+    everything = [(k, idx) for k, a in enumerate(arrays) for idx in onp.ndindex(a.shape)]
+    picks = rng.choice(len(everything), min(n, len(everything)), replace=False)
+    sample = [everything[i] for i in sorted(picks)]
+    values: dict[Any, float] = {}
+    times = interleaved({
+        "minifw": minifw,
+        "loop": lambda: values.update(loop_numerical_gradient(loss, arrays, h, sample)),
+    }, mode.slow_rounds, 1, warmup=0)
+    fig.minifw_s = median(times["minifw"])
+    fig.peer_s = median(times["loop"]) * len(everything) / len(sample)
+    if len(sample) < len(everything):
+        fig.note = (f"loop timed on {len(sample)} random elements of {len(everything)} and "
+                    "scaled (every element costs the same two forward passes)")
+    return values
+
+
+def loop_excess(fast: list[Any], values: dict[Any, float], arrays: list[Any],
+                bound: float) -> float:
+    """The largest difference between ``fast`` and the loop's values, in units of the
+    rounding bound ``bound / max(1, |x|)`` of each element."""
+    return max(abs(float(fast[k][idx]) - v) / (bound / max(1.0, abs(float(arrays[k][idx]))))
+               for (k, idx), v in values.items())
+
+
 def _numerical_once(mode: Mode, rng: onp.random.Generator, name: str, goal: str,
                     widths: list[int], batch: int, kw: dict[str, Any]) -> tuple[Figure, float]:
     fig = Figure(name, goal, "minifw", "loop")
@@ -294,27 +324,11 @@ def _numerical_once(mode: Mode, rng: onp.random.Generator, name: str, goal: str,
     arrays = hand.arrays()
     dtype = kw.get("dtype", onp.float64)
     h = default_step(dtype)
-    everything = [(n, idx) for n, a in enumerate(arrays) for idx in onp.ndindex(a.shape)]
-    picks = rng.choice(len(everything), min(mode.loop_elements, len(everything)), replace=False)
-    sample = [everything[i] for i in sorted(picks)]
     grad = mf.grad(f, method="numerical")
-    loop_values: dict[Any, float] = {}
-
-    def loop() -> None:
-        loop_values.update(loop_numerical_gradient(lambda: hand.loss(x, t), arrays, h, sample))
-
-    times = interleaved({"minifw": lambda: grad(params, x, t), "loop": loop},
-                        mode.slow_rounds, 1, warmup=0)
-    fig.minifw_s = median(times["minifw"])
-    fig.peer_s = median(times["loop"]) * len(everything) / len(sample)
-    if len(sample) < len(everything):
-        fig.note = (f"loop timed on {len(sample)} random elements of {len(everything)} and "
-                    "scaled (every element costs the same two forward passes)")
-    fast = [a for _, a in leaves(grad(params, x, t))]
-    f0 = abs(float(f(params, x, t)))
-    eps = float(onp.finfo(dtype).eps)
-    excess = max(abs(float(fast[n][idx]) - value) / (64 * eps * max(1.0, f0) / (
-        h * max(1.0, abs(float(arrays[n][idx]))))) for (n, idx), value in loop_values.items())
+    values = against_loop(fig, mode, rng, lambda: grad(params, x, t), lambda: hand.loss(x, t),
+                          arrays, h, mode.loop_elements)
+    bound = 64 * float(onp.finfo(dtype).eps) * max(1.0, abs(float(f(params, x, t)))) / h
+    excess = loop_excess([a for _, a in leaves(grad(params, x, t))], values, arrays, bound)
     return fig, excess
 
 
