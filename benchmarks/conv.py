@@ -51,17 +51,22 @@ from minifw.tree import leaves
 CONV_SHAPE = {"full": (32, 8, 16, 16, 16), "quick": (32, 8, 16, 16, 16), "smoke": (2, 2, 6, 6, 3)}
 
 
+def _loop_arrays(x: onp.ndarray, W: onp.ndarray, padding: int) -> tuple[onp.ndarray, ...]:
+    """What both loops start from: the padded input, the filters as rows, the output to fill
+    and the zeroed gradients of the padded input and of the filter rows."""
+    xp = onp.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    W2 = W.reshape(W.shape[0], -1)
+    y = onp.empty((x.shape[0], W.shape[0], xp.shape[2] - W.shape[2] + 1,
+                   xp.shape[3] - W.shape[3] + 1), dtype=x.dtype)
+    return xp, W2, y, onp.zeros_like(xp), onp.zeros_like(W2)
+
+
 def loop_conv(x: onp.ndarray, W: onp.ndarray, b: onp.ndarray, G: onp.ndarray, padding: int
               ) -> tuple[onp.ndarray, ...]:
     """``(y, gx, gW, gb)`` of a stride-1 convolution and its VJP for the cotangent ``G``, one
     output position of one image at a time: the window's product with every filter."""
-    N, C, H, Wd = x.shape
-    F, _, kh, kw = W.shape
-    xp = onp.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    oh, ow = xp.shape[2] - kh + 1, xp.shape[3] - kw + 1
-    W2 = W.reshape(F, -1)
-    y = onp.empty((N, F, oh, ow), dtype=x.dtype)
-    gxp, gW = onp.zeros_like(xp), onp.zeros_like(W2)
+    xp, W2, y, gxp, gW = _loop_arrays(x, W, padding)
+    (N, C, H, Wd), (kh, kw), (oh, ow) = x.shape, W.shape[2:], y.shape[2:]
     for n in range(N):
         for i in range(oh):
             for j in range(ow):
@@ -78,13 +83,8 @@ def batch_loop_conv(x: onp.ndarray, W: onp.ndarray, b: onp.ndarray, G: onp.ndarr
                     padding: int) -> tuple[onp.ndarray, ...]:
     """:func:`loop_conv` with each output position done for the whole batch at once (a loop
     over positions only): a stronger peer, reported beside the figure."""
-    N, C, H, Wd = x.shape
-    F, _, kh, kw = W.shape
-    xp = onp.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    oh, ow = xp.shape[2] - kh + 1, xp.shape[3] - kw + 1
-    W2 = W.reshape(F, -1)
-    y = onp.empty((N, F, oh, ow), dtype=x.dtype)
-    gxp, gW = onp.zeros_like(xp), onp.zeros_like(W2)
+    xp, W2, y, gxp, gW = _loop_arrays(x, W, padding)
+    (N, C, H, Wd), (kh, kw), (oh, ow) = x.shape, W.shape[2:], y.shape[2:]
     for i in range(oh):
         for j in range(ow):
             window = xp[:, :, i:i + kh, j:j + kw].reshape(N, -1)
