@@ -17,15 +17,7 @@ from autograd.extend import defvjp, primitive
 
 from minifw import functions, modes, numerical, optim
 from minifw.divergence import DivergenceWarning
-from minifw.files import load, save
 from minifw.functions import NonFiniteError
-from minifw.gradcheck import (
-    GradCheckReport,
-    GradCheckRow,
-    assert_grads_close,
-    check_grads,
-    check_layer,
-)
 from minifw.gradients import grad, value_and_grad
 from minifw.layers import (
     AvgPool2D,
@@ -52,7 +44,6 @@ from minifw.losses import (
     SoftmaxCrossEntropy,
     SumSquaresError,
 )
-from minifw.modelfile import SavedModel, load_model, save_model
 from minifw.modes import evaluation
 from minifw.ops import Elementwise, Op
 from minifw.perceptron import Perceptron
@@ -66,14 +57,33 @@ training = modes.training
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> object:
-    # minifw.testing imports hypothesis (slow to import), minifw.book is for the book's
-    # readers: each is loaded on first use
-    if name in ("testing", "book"):
-        import importlib
+#: Names loaded on first use, from the module that holds them: the gradient checker and the
+#: files are not needed to build and train a model, and a third of ``import minifw``'s time
+#: went to them; ``minifw.testing`` imports hypothesis, ``minifw.book`` is for the book's
+#: readers. (No module here shares a name it holds, as ``minifw.summary`` does: importing
+#: such a module would replace the name by the module.)
+_LAZY = {
+    "check_grads": "gradcheck", "check_layer": "gradcheck", "assert_grads_close": "gradcheck",
+    "GradCheckReport": "gradcheck", "GradCheckRow": "gradcheck",
+    "load": "files", "save": "files",
+    "SavedModel": "modelfile", "load_model": "modelfile", "save_model": "modelfile",
+    "testing": None, "book": None,
+}
 
-        return importlib.import_module(f"minifw.{name}")
-    raise AttributeError(f"module 'minifw' has no attribute {name!r}")
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'minifw' has no attribute {name!r}")
+    import importlib
+
+    module = importlib.import_module(f"minifw.{_LAZY[name] or name}")
+    value = module if _LAZY[name] is None else getattr(module, name)
+    globals()[name] = value  # found directly from now on
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = [

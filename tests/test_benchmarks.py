@@ -37,13 +37,22 @@ def test_the_smoke_run_writes_results_and_the_plot(tmp_path):
                    "minifw / PyTorch eager", "tiny network", "full numerical gradient",
                    "sigmoid", "check_grads projection", "check_grads full",
                    "check_layer full mode", "Conv2D forward + backward", "per-position loop",
-                   "digits CNN", "numerical gradient of a small CNN"):
+                   "digits CNN", "numerical gradient of a small CNN", "import minifw"):
         assert figure in text, figure
     assert text.count("| skipped |") == 5  # the PyTorch peers: three, and conv2d in 2 dtypes
     assert "the digits CNN's test accuracy" in text
     assert "not used (--no-torch)" in text and "Smoke run" in text
     assert "rounding bound" in text and "load average" in text
     assert (tmp_path / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_import_figure_reads_the_cumulative_times_of_importtime(bench):
+    startup = importlib.import_module("startup")
+    text = ("import time: self [us] | cumulative | imported package\n"
+            "import time:       5 |       900 |       numpy\n"
+            "import time:       3 |      1000 |     autograd\n"
+            "import time:       2 |      1500 | minifw\n")
+    assert startup._cumulative(text) == {"numpy": 0.0009, "autograd": 0.001, "minifw": 0.0015}
 
 
 def test_figures_judge_their_goals(bench):
@@ -153,6 +162,9 @@ def fake_run(run, monkeypatch, missed: bool) -> None:
     monkeypatch.setattr(conv, "conv_figures", lambda mode, rng, torch, note: [figure])
     monkeypatch.setattr(conv, "digits_cnn_figure", lambda mode: (figure, "a note"))
     monkeypatch.setattr(conv, "cnn_numerical_figure", lambda mode, rng: (figure, "a bound"))
+    import startup  # benchmarks/startup.py: the import figure
+
+    monkeypatch.setattr(startup, "import_figure", lambda mode: figure)
 
 
 @pytest.mark.parametrize("missed, status", [(False, 0), (True, 1)])

@@ -1,0 +1,48 @@
+"""``import minifw``: what it loads at once, and the names it loads on first use."""
+
+import subprocess
+import sys
+
+import minifw as mf
+
+HEAVY = ("minifw.gradcheck", "minifw.files", "minifw.modelfile", "minifw.testing", "hypothesis",
+         "matplotlib", "tqdm", "zipfile")
+
+
+def test_import_minifw_leaves_the_checker_files_and_plots_unloaded():
+    code = "import sys, minifw; print(' '.join(sorted(sys.modules)))"
+    loaded = set(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                                text=True).stdout.split())
+    assert "minifw.layers" in loaded and "minifw.training" in loaded
+    assert not loaded & set(HEAVY)
+
+
+def test_the_lazy_names_are_the_modules_own_and_listed():
+    import minifw.files
+    import minifw.gradcheck
+    import minifw.modelfile
+
+    assert mf.check_grads is minifw.gradcheck.check_grads
+    assert mf.GradCheckReport is minifw.gradcheck.GradCheckReport
+    assert (mf.load, mf.save) == (minifw.files.load, minifw.files.save)
+    assert mf.load_model is minifw.modelfile.load_model
+    assert {"check_layer", "save_model", "testing"} <= set(dir(mf))
+    assert set(mf.__all__) <= set(dir(mf))
+
+
+def test_from_import_of_a_lazy_name_and_an_unknown_name():
+    from minifw import assert_grads_close, check_layer  # noqa: F401  (PEP 562 from-import)
+
+    try:
+        mf.no_such_name  # noqa: B018
+    except AttributeError as e:
+        assert "no_such_name" in str(e)
+    else:
+        raise AssertionError("an unknown name must raise AttributeError")
+
+
+def test_the_training_block_and_summary_keep_their_names_after_their_modules_load():
+    import minifw.summary
+    import minifw.training  # noqa: F401
+
+    assert callable(mf.summary) and mf.training is mf.modes.training
