@@ -44,11 +44,13 @@ def _real(value: Any) -> bool:
 
 
 def _squares_finite(*arrays: Any) -> bool:
-    """Whether the sum of the squares of all elements is finite (one dot product each)."""
+    """Whether the sum of the squares of all float elements is finite (one dot product per
+    array; integers are finite; anything else counts as not)."""
     total = 0.0
     for a in arrays:
         a = a if type(a) is onp.ndarray else onp.asarray(a)
-        total += float(onp.vdot(a, a)) if a.dtype.kind == "f" else math.inf
+        kind = a.dtype.kind
+        total += float(onp.vdot(a, a)) if kind == "f" else 0.0 if kind in "biu" else math.inf
     return math.isfinite(total)
 
 
@@ -257,27 +259,30 @@ class Optimizer:
             # a non-finite norm leaves the gradients as they are, for the refusal below
             scale = self.clip_norm / norm if math.isfinite(norm) and norm > self.clip_norm else 1.0
         states, deltas = {}, []
+        own, rule, coupled = self.state, self._rule, decay and not self.decoupled
         with onp.errstate(over="ignore", invalid="ignore"):  # overflow is refused below
             for path, p, g in triples:
                 g = g if type(g) is onp.ndarray else onp.asarray(g)
-                if type(p) is not onp.ndarray and not isinstance(p, onp.ndarray) or (
-                        p.dtype.kind != "f" or not p.flags.writeable):
+                if not isinstance(p, onp.ndarray) or p.dtype.kind != "f" or (
+                        not p.flags.writeable):
                     raise TypeError(
                         f"parameter {path!r} must be a writeable float ndarray to update in "
                         f"place, got {type(p).__name__} {getattr(p, 'dtype', '')}")
-                if g.dtype.kind not in "biuf":
-                    raise TypeError(f"gradient at {path!r} must be a real numeric array, got "
-                                    f"dtype {g.dtype}")
-                state = self.state.get(path)
+                dtype = p.dtype
+                if g.dtype != dtype:
+                    if g.dtype.kind not in "biuf":
+                        raise TypeError(f"gradient at {path!r} must be a real numeric array, "
+                                        f"got dtype {g.dtype}")
+                    g = g.astype(dtype)
+                state = own.get(path)
                 state = dict(state) if state else {}  # the rules rebind, never mutate
-                g = g if g.dtype == p.dtype else g.astype(p.dtype)
                 if scale != 1.0:
-                    g = g * p.dtype.type(scale)
-                if decay and not self.decoupled:
-                    g = g + p.dtype.type(decay) * p
-                delta = self._rule(state, g, lr)
+                    g = g * dtype.type(scale)
+                if coupled:
+                    g = g + dtype.type(decay) * p
+                delta = rule(state, g, lr)
                 if decay and self.decoupled:
-                    delta -= p.dtype.type(lr * decay) * p
+                    delta -= dtype.type(lr * decay) * p
                 deltas.append(delta)
                 if state:
                     states[path] = state

@@ -24,7 +24,7 @@ from autograd.core import VJPNode, add_outgrads
 from autograd.tracer import isbox, new_box, notrace_primitives, toposort, trace_stack
 
 from minifw.ops import Op, forward_only, open_layers
-from minifw.tree import Tree, leaves
+from minifw.tree import Tree, flat, leaves
 
 #: What to do when autograd cannot trace a forward pass (in-place NumPy, plain NumPy calls).
 IN_PLACE_HINT = (
@@ -102,14 +102,19 @@ def _rebuild(tree: Tree, items: Any) -> Tree:
 class Tape:
     """A traced evaluation of ``f`` at ``params``: ``value``, and ``gradient()`` from it."""
 
-    def __init__(self, params: Tree, paths: list[str], arrays: list[Any], roots: list[Any],
-                 end: Any, value: Any, bypassed: int):
-        self.params, self.paths, self.arrays, self.roots = params, paths, arrays, roots
+    def __init__(self, params: Tree, arrays: list[Any], roots: list[Any], end: Any, value: Any,
+                 bypassed: int):
+        self.params, self.arrays, self.roots = params, arrays, roots
         self.end, self.value, self.bypassed = end, value, bypassed
         self._gradient: Tree | None = None
         #: after ``gradient(track=True)``: the largest ``|cotangent|`` of any traced value but
         #: the seed's (intermediates and parameters), which bounds the terms the backward adds
         self.largest_cotangent = 0.0
+
+    @property
+    def paths(self) -> list[str]:
+        """The dotted path of each parameter array, in the order of ``arrays``."""
+        return [p for p, _ in leaves(self.params)]
 
     def gradient(self, g: Any = 1.0, track: bool = False) -> Tree:
         """The gradient of the traced value times ``g``, with the structure of ``params``
@@ -190,12 +195,10 @@ def trace(f: Callable[..., Any], params: Tree, args: tuple[Any, ...] = (), *,
     Returns:
         A :class:`Tape`; ``tape.bypassed`` counts the backward passes ``reference`` skipped.
     """
-    items = list(leaves(params))
-    paths = [p for p, _ in items]
-    arrays = [_as_leaf(a) if integers or _floating(a) else a for _, a in items]
+    arrays = [_as_leaf(a) if integers or _floating(a) else a for a in flat(params)]
     if any(a is None for a in arrays):
         f(params, *args)  # a model names what it expected; if f takes such params, we cannot
-        bad = next(p for (p, _), a in zip(items, arrays) if a is None)
+        bad = next(p for (p, _), a in zip(leaves(params), arrays) if a is None)
         raise TypeError(f"the parameter {bad or 'params'!r} is not a real numeric array")
     node_type = _Recorded if record else VJPNode
     mode: Any = forward_only() if reference else open_layers() if record else (
@@ -212,5 +215,5 @@ def trace(f: Callable[..., Any], params: Tree, args: tuple[Any, ...] = (), *,
             raise type(e)(f"{e}. Autograd traced f and met NumPy it cannot follow: "
                           f"{IN_PLACE_HINT}") from e
     traced = isbox(out) and out._trace == t  # else a constant here (maybe an outer box)
-    return Tape(params, paths, arrays, roots, out._node if traced else None,
+    return Tape(params, arrays, roots, out._node if traced else None,
                 out._value if traced else out, m.bypassed if m is not None else 0)

@@ -50,12 +50,20 @@ def flat(tree: Tree, out: list[Any] | None = None) -> list[Any]:
     [1.0, 2.0]
     """
     out = [] if out is None else out
-    if isinstance(tree, dict):
-        for sub in tree.values():
-            flat(sub, out)
-    else:
-        out.append(tree)
+    if not _flat(tree, out):
+        for _ in leaves(tree):  # raises, naming the key that is not a string and where it is
+            pass
     return out
+
+
+def _flat(tree: Tree, out: list[Any]) -> bool:
+    if not isinstance(tree, dict):
+        out.append(tree)
+        return True
+    for key, sub in tree.items():
+        if not isinstance(key, str) or not _flat(sub, out):
+            return False
+    return True
 
 
 def tree_map(fn: Callable[..., Any], tree: Tree, *others: Tree) -> Tree:

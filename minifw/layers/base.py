@@ -68,11 +68,14 @@ class Layer:
     op: ClassVar[Op | None] = None
     param_names: ClassVar[tuple[str, ...]] = ()
     _tells_need_x: ClassVar[bool] = False
+    _one_op: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.backward is not None:
             cls._tells_need_x = "need_x" in inspect.signature(cls.backward).parameters
+        cls._one_op = (cls.op is not None and cls.backward is None
+                       and cls.forward is Layer.forward and cls.__call__ is Layer.__call__)
 
     def init(self, rng: onp.random.Generator) -> Params:
         """Draw this layer's parameters from ``rng``; a layer without parameters returns ``{}``."""
@@ -102,9 +105,7 @@ class Layer:
 
     def one_op(self) -> bool:
         """Whether the layer's call is exactly its ``op`` (no own ``forward`` or backward)."""
-        cls = type(self)
-        return (self.op is not None and self.backward is None and cls.forward is Layer.forward
-                and cls.__call__ is Layer.__call__)
+        return self._one_op and self.backward is None  # a backward set on the instance
 
     def __call__(self, params: Params, x: Any) -> Any:
         if self.backward is None or bypass_backward():

@@ -109,7 +109,8 @@ def _run(model: Sequential, tree: Params, x: Any, calls: list[Any],
     for key, layer in zip(model._keys, model.layers):
         p = tree.get(key, EMPTY)
         if layer.one_op():
-            x = _float(x)
+            if type(x) is not onp.ndarray or x.dtype.kind != "f":
+                x = _float(x)
             layer.check(p, x)
             op = layer.op
             args = (x, *[getval(p[k]) for k in layer.param_names])
