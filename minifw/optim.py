@@ -54,14 +54,6 @@ def _squares_finite(*arrays: Any) -> bool:
     return math.isfinite(total)
 
 
-def _new_values(ps: list[onp.ndarray], deltas: list[Any]) -> list[onp.ndarray]:
-    """``p + delta`` for each pair, into ``delta`` itself when it is an array of the same shape
-    and dtype (the rules' arrays are fresh: no copy)."""
-    return [onp.add(p, d, out=d) if type(d) is onp.ndarray and d.shape == p.shape
-            and d.dtype == p.dtype else p + d  # a 0-d parameter's step is a scalar
-            for p, d in zip(ps, deltas)]
-
-
 def gradient_then_update(optimizer: Any, f: Callable[..., Any], params: Tree, *args: Any,
                          method: str = "autograd") -> Any:
     """``value_and_grad(f, method)(params, *args)``, then ``optimizer.update(params, grads)``.
@@ -198,12 +190,34 @@ def _fraction(name: str, value: float) -> float:
     return float(value)
 
 
+class _StepState(dict):  # type: ignore[type-arg]
+    """A path's state during one step: a copy the rule rebinds to new arrays, which it takes
+    from ``spare``, the arrays its state held two steps ago (no one else holds them).
+
+    Reusing them matters: a large array made anew every step while the last one is still
+    held gets fresh pages from the system each time, which cost more than the rule.
+    """
+
+    __slots__ = ("spare",)
+    spare: dict[str, Any]
+
+    def new(self, name: str, like: onp.ndarray) -> onp.ndarray:
+        """An array shaped like ``like`` for the entry ``name``, its old contents undefined."""
+        a = self.spare.pop(name, None)
+        if type(a) is onp.ndarray and a.shape == like.shape and a.dtype == like.dtype:
+            return a
+        return onp.empty_like(like)
+
+
 class Optimizer:
     """Base of the optimizers: validation, per-path state, and the in-place update.
 
-    Subclasses define ``_rule(state, g, lr) -> delta``; ``state`` is this path's dict,
-    ``lr`` this step's learning rate, and ``delta`` an array of its own (it is overwritten),
-    never one the state keeps. ``decoupled = True`` applies ``weight_decay`` beside the rule
+    Subclasses define ``_rule(state, g, lr) -> delta``; ``state`` is this path's dict, a copy
+    that the rule rebinds (to new arrays, ``state.new(name, like)``: the kept state is never
+    changed in place, so a refused step leaves it as it was), ``lr`` this step's learning
+    rate, and ``delta`` the change of the parameter (it may be one of the state's new arrays).
+    The arrays of ``opt.state`` are the optimizer's own: two steps later they are reused for
+    new values, so copy what you keep. ``decoupled = True`` applies ``weight_decay`` beside the rule
     (AdamW) instead of adding it to the gradient.
 
     Arguments:
@@ -221,6 +235,7 @@ class Optimizer:
         self.clip_norm = None if clip_norm is None else _positive("clip_norm", clip_norm)
         self.state: dict[str, dict[str, Any]] = {}
         self.iterations = 0
+        self._spare: dict[str, dict[str, Any]] = {}  # see _StepState
 
     def learning_rate(self) -> float:
         """The learning rate of the next step (the schedule at ``iterations``).
@@ -274,8 +289,8 @@ class Optimizer:
                         raise TypeError(f"gradient at {path!r} must be a real numeric array, "
                                         f"got dtype {g.dtype}")
                     g = g.astype(dtype)
-                state = own.get(path)
-                state = dict(state) if state else {}  # the rules rebind, never mutate
+                state = _StepState(own.get(path) or ())  # the rules rebind, never mutate
+                state.spare = self._spare.pop(path, {})
                 if scale != 1.0:
                     g = g * dtype.type(scale)
                 if coupled:
@@ -287,23 +302,24 @@ class Optimizer:
                 if state:
                     states[path] = state
             ps = [p for _, p, _ in triples]
-            kept = [v for state in states.values() for v in state.values()]
+            seen = {id(d) for d in deltas}  # a rule may return an array its state keeps
+            kept = [v for state in states.values() for v in state.values() if id(v) not in seen]
             if _squares_finite(*ps, *deltas, *kept):
                 # every |value| is below 1.4e154, so each p + delta is finite: write in place
                 self._take(states)
                 for p, d in zip(ps, deltas):
                     p += d
                 return
-            values = _new_values(ps, deltas)
+            values = [p + d for p, d in zip(ps, deltas)]  # rare: a value to look at
         if all_finite(*values, *kept):
             self._take(states)
             for p, new in zip(ps, values):
                 onp.copyto(p, new)
             return
         for (path, p, g), new in zip(triples, values):  # the diagnosis
-            state = states.get(path, {})
-            if not (all_finite(new) and all(map(all_finite, state.values()))):
-                self._refuse(path, p, g, new, state)
+            kept_here: dict[str, Any] = states.get(path) or {}
+            if not (all_finite(new) and all(map(all_finite, kept_here.values()))):
+                self._refuse(path, p, g, new, kept_here)
 
     def step(self, f: Callable[..., Any], params: Tree, *args: Any,
              method: str = "autograd") -> Any:
@@ -322,9 +338,12 @@ class Optimizer:
         """
         return gradient_then_update(self, f, params, *args, method=method)
 
-    def _take(self, states: dict[str, dict[str, Any]]) -> None:
+    def _take(self, states: dict[str, _StepState]) -> None:
         self.iterations += 1
-        self.state.update(states)
+        for path, state in states.items():
+            old = self.state.get(path, {})
+            self._spare[path] = {k: v for k, v in old.items() if v is not state.get(k)}
+            self.state[path] = dict(state)
 
     def _refuse(self, path: str, p: onp.ndarray, g: onp.ndarray, new: onp.ndarray,
                 state: dict[str, Any]) -> None:
@@ -344,13 +363,22 @@ class Optimizer:
                 f"(largest |gradient| {big:.3g}); lower the learning rate or scale the loss down"
             )
 
-    def _rule(self, state: dict[str, Any], g: onp.ndarray, lr: float) -> onp.ndarray:
+    def _rule(self, state: _StepState, g: onp.ndarray, lr: float) -> onp.ndarray:
         raise NotImplementedError
 
     def __repr__(self) -> str:
         hidden = ("state", "iterations")
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k not in hidden)
         return f"{type(self).__name__}({args})"
+
+
+def _scaled_step(g: onp.ndarray, h: onp.ndarray, lr: float, eps: float) -> onp.ndarray:
+    """``-lr * g / (sqrt(h) + eps)``, AdaGrad's and RMSProp's step, in two new arrays."""
+    denominator = onp.sqrt(h)
+    denominator += eps
+    step = g * -lr
+    step /= denominator
+    return step
 
 
 class SGD(Optimizer):
@@ -368,7 +396,7 @@ class SGD(Optimizer):
                  clip_norm: float | None = None):
         super().__init__(lr, weight_decay, clip_norm)
 
-    def _rule(self, state: dict[str, Any], g: onp.ndarray, lr: float) -> onp.ndarray:
+    def _rule(self, state: _StepState, g: onp.ndarray, lr: float) -> onp.ndarray:
         return -lr * g
 
 
@@ -395,9 +423,15 @@ class Momentum(Optimizer):
             raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
         self.nesterov = bool(nesterov)
 
-    def _rule(self, state: dict[str, Any], g: onp.ndarray, lr: float) -> onp.ndarray:
-        state["v"] = v = self.momentum * state.get("v", 0.0) - lr * g
-        return self.momentum * v - lr * g if self.nesterov else v.copy()
+    def _rule(self, state: _StepState, g: onp.ndarray, lr: float) -> onp.ndarray:
+        old = state.get("v")
+        v = onp.multiply(g, lr, out=state.new("v", g))
+        state["v"] = v = onp.subtract(0.0 if old is None else self.momentum * old, v, out=v)
+        if not self.nesterov:
+            return v
+        step = self.momentum * v
+        step -= lr * g
+        return step
 
 
 class AdaGrad(Optimizer):
@@ -408,9 +442,12 @@ class AdaGrad(Optimizer):
                  clip_norm: float | None = None):
         super().__init__(lr, weight_decay, clip_norm)
 
-    def _rule(self, state: dict[str, Any], g: onp.ndarray, lr: float) -> onp.ndarray:
-        state["h"] = state.get("h", 0.0) + g * g
-        return -lr * g / (onp.sqrt(state["h"]) + 1e-7)
+    def _rule(self, state: _StepState, g: onp.ndarray, lr: float) -> onp.ndarray:
+        h = onp.multiply(g, g, out=state.new("h", g))
+        if "h" in state:
+            h += state["h"]
+        state["h"] = h
+        return _scaled_step(g, h, lr, 1e-7)
 
 
 class RMSProp(Optimizer):
@@ -422,10 +459,13 @@ class RMSProp(Optimizer):
         super().__init__(lr, weight_decay, clip_norm)
         self.decay_rate = _fraction("decay_rate", decay_rate)
 
-    def _rule(self, state: dict[str, Any], g: onp.ndarray, lr: float) -> onp.ndarray:
-        d = self.decay_rate
-        state["h"] = d * state.get("h", 0.0) + (1 - d) * g * g
-        return -lr * g / (onp.sqrt(state["h"]) + 1e-7)
+    def _rule(self, state: _StepState, g: onp.ndarray, lr: float) -> onp.ndarray:
+        h = onp.multiply(g, 1 - self.decay_rate, out=state.new("h", g))  # (1 - d) g^2 + d h
+        h *= g
+        if "h" in state:
+            h += self.decay_rate * state["h"]
+        state["h"] = h
+        return _scaled_step(g, h, lr, 1e-7)
 
 
 class Adam(Optimizer):
@@ -453,15 +493,24 @@ class Adam(Optimizer):
         self.beta2 = _fraction("beta2", beta2)
         self.eps = _positive("eps", eps)
 
-    def _rule(self, state: dict[str, Any], g: onp.ndarray, lr: float) -> onp.ndarray:
+    def _rule(self, state: _StepState, g: onp.ndarray, lr: float) -> onp.ndarray:
         # t counts this path's own steps: a path first seen late starts its bias correction at 1
         state["t"] = t = state.get("t", 0) + 1
         b1, b2 = self.beta1, self.beta2
-        state["m"] = b1 * state.get("m", 0.0) + (1 - b1) * g
-        state["v"] = b2 * state.get("v", 0.0) + (1 - b2) * g * g
-        m_hat = state["m"] / (1 - b1**t)
-        v_hat = state["v"] / (1 - b2**t)
-        return -lr * m_hat / (onp.sqrt(v_hat) + self.eps)
+        m = onp.multiply(g, 1 - b1, out=state.new("m", g))  # (1 - b) g + b m
+        v = onp.multiply(g, 1 - b2, out=state.new("v", g))  # (1 - b) g^2 + b v
+        v *= g
+        if "m" in state:
+            m += b1 * state["m"]
+            v += b2 * state["v"]
+        state["m"], state["v"] = m, v
+        # -lr m_hat / (sqrt(v_hat) + eps) with m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t)
+        denominator = onp.sqrt(v / (1 - b2**t))
+        denominator += self.eps
+        step = m / (1 - b1**t)
+        step *= -lr
+        step /= denominator
+        return step
 
 
 class AdamW(Adam):

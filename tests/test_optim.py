@@ -109,6 +109,27 @@ def test_adam():
     _check(optim.Adam(lr=lr), rule)
 
 
+@pytest.mark.parametrize("make", [optim.Momentum, optim.AdaGrad, optim.RMSProp, optim.Adam])
+def test_state_arrays_are_reused_two_steps_later_and_refused_steps_between_change_nothing(make):
+    steps = [G1, G2, G3, G1, G2]
+    clean = _run(make(lr=0.1), steps)
+    opt, params, got = make(lr=0.1), _params(), []
+    for i, g in enumerate(steps):
+        if i in (1, 3):  # a refused step writes into the spare arrays, and must not matter
+            with pytest.raises(ValueError, match="not finite"):
+                opt.update(params, _grads({"a": {"w": onp.nan}, "b": 1.0}))
+        opt.update(params, _grads(g))
+        got.append((float(params["a"]["w"][0]), float(params["b"][0])))
+    assert got == clean  # exactly
+    reused = make(lr=0.1)
+    arrays = []
+    p = _params()
+    for g in [G1, G2, G3]:
+        reused.update(p, _grads(g))
+        arrays.append({k: id(v) for k, v in reused.state["b"].items() if k != "t"})
+    assert arrays[2] == arrays[0] and not set(arrays[1].values()) & set(arrays[0].values())
+
+
 def test_adam_first_step_is_lr_times_sign():
     # bias correction: m_hat = g, v_hat = g^2, so the first step is lr * g / (|g| + 1e-8)
     got = _run(optim.Adam(lr=0.1), [G1])[0]
