@@ -85,6 +85,47 @@ class HandNet:
         return [a for pair in zip(self.Ws, self.bs) for a in pair]
 
 
+class HandRule:
+    """An optimizer's rule as the book writes it (``common/optimizer.py``): state updated in
+    place, no checks. ``kind``: ``"sgd"``, ``"momentum"``, ``"adagrad"``, ``"rmsprop"`` or
+    ``"adam"``, with minifw's default hyperparameters; ``update(arrays, grads)`` changes
+    ``arrays`` in place.
+    """
+
+    def __init__(self, kind: str, lr: float = 0.001):
+        self.kind, self.lr, self.t = kind, lr, 0
+        self.state: dict[int, dict[str, onp.ndarray]] = {}
+
+    def update(self, arrays: list[onp.ndarray], grads: list[onp.ndarray]) -> None:
+        """One step for every pair."""
+        lr, kind = self.lr, self.kind
+        self.t += 1
+        lr_t = lr * (1 - 0.999 ** self.t) ** 0.5 / (1 - 0.9 ** self.t)
+        for i, (p, g) in enumerate(zip(arrays, grads)):
+            s = self.state.setdefault(i, {})
+            if kind == "sgd":
+                p -= lr * g
+            elif kind == "momentum":
+                v = s.setdefault("v", onp.zeros_like(p))
+                v *= 0.9
+                v -= lr * g
+                p += v
+            elif kind in ("adagrad", "rmsprop"):
+                h = s.setdefault("h", onp.zeros_like(p))
+                if kind == "rmsprop":
+                    h *= 0.99
+                    h += 0.01 * g * g
+                else:
+                    h += g * g
+                p -= lr * g / (onp.sqrt(h) + 1e-7)
+            else:
+                m = s.setdefault("m", onp.zeros_like(p))
+                v = s.setdefault("v", onp.zeros_like(p))
+                m += 0.1 * (g - m)
+                v += 0.001 * (g ** 2 - v)
+                p -= lr_t * m / (onp.sqrt(v) + 1e-8)
+
+
 def loop_numerical_gradient(loss: Callable[[], float], arrays: list[onp.ndarray], h: float,
                             elements: list[tuple[int, tuple[int, ...]]] | None = None
                             ) -> dict[tuple[int, tuple[int, ...]], float]:

@@ -273,7 +273,7 @@ class Optimizer:
                 norm = global_norm(grads)
             # a non-finite norm leaves the gradients as they are, for the refusal below
             scale = self.clip_norm / norm if math.isfinite(norm) and norm > self.clip_norm else 1.0
-        states, deltas = {}, []
+        states, deltas, squares = {}, [], 0.0
         own, rule, coupled = self.state, self._rule, decay and not self.decoupled
         with onp.errstate(over="ignore", invalid="ignore"):  # overflow is refused below
             for path, p, g in triples:
@@ -299,12 +299,13 @@ class Optimizer:
                 if decay and self.decoupled:
                     delta -= dtype.type(lr * decay) * p
                 deltas.append(delta)
+                squares += float(onp.vdot(p, p)) + float(onp.vdot(delta, delta))
                 if state:
                     states[path] = state
             ps = [p for _, p, _ in triples]
             seen = {id(d) for d in deltas}  # a rule may return an array its state keeps
             kept = [v for state in states.values() for v in state.values() if id(v) not in seen]
-            if _squares_finite(*ps, *deltas, *kept):
+            if math.isfinite(squares) and (not kept or _squares_finite(*kept)):
                 # every |value| is below 1.4e154, so each p + delta is finite: write in place
                 self._take(states)
                 for p, d in zip(ps, deltas):

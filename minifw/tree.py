@@ -143,18 +143,25 @@ def zip_like(reference: Tree, other: Tree, what: str) -> list[tuple[str, Any, An
 def _zip_walk(r: Any, o: Any, path: str, out: list[tuple[str, Any, Any]]) -> bool:
     # a module-level function: a recursive closure would be a reference cycle holding ``out``
     # (and so every gradient) until the garbage collector ran
-    if isinstance(r, dict):
-        if not isinstance(o, dict) or r.keys() != o.keys():
+    if not isinstance(r, dict):
+        out.append((path, r, o))
+        if type(r) is onp.ndarray and type(o) is onp.ndarray:
+            return r.shape == o.shape
+        return not isinstance(o, dict) and onp.shape(o) == onp.shape(r)
+    if not isinstance(o, dict) or r.keys() != o.keys():
+        return False
+    for k, v in r.items():
+        if not isinstance(k, str):
             return False
-        for k, v in r.items():
-            if not isinstance(k, str) or not _zip_walk(v, o[k], f"{path}.{k}" if path else k,
-                                                       out):
+        w = o[k]
+        here = f"{path}.{k}" if path else k
+        if type(v) is onp.ndarray and type(w) is onp.ndarray:  # a leaf, without a call
+            out.append((here, v, w))
+            if v.shape != w.shape:
                 return False
-        return True
-    out.append((path, r, o))
-    if type(r) is onp.ndarray and type(o) is onp.ndarray:
-        return r.shape == o.shape
-    return not isinstance(o, dict) and onp.shape(o) == onp.shape(r)
+        elif not _zip_walk(v, w, here, out):
+            return False
+    return True
 
 
 def check_like(reference: Tree, other: Tree, what: str) -> None:

@@ -37,7 +37,8 @@ def test_the_smoke_run_writes_results_and_the_plot(tmp_path):
                    "minifw / PyTorch eager", "tiny network", "full numerical gradient",
                    "sigmoid", "check_grads projection", "check_grads full",
                    "check_layer full mode", "Conv2D forward + backward", "per-position loop",
-                   "digits CNN", "numerical gradient of a small CNN", "import minifw"):
+                   "digits CNN", "numerical gradient of a small CNN", "import minifw",
+                   "Adam.update", "SGD.update"):
         assert figure in text, figure
     assert text.count("| skipped |") == 5  # the PyTorch peers: three, and conv2d in 2 dtypes
     assert "the digits CNN's test accuracy" in text
@@ -78,6 +79,28 @@ def network(rng, inputs=12, hidden=5, outputs=4, batch=6):
     params = model.init(rng)
     return (params, lambda p, x, t: mf.SoftmaxCrossEntropy()(model(p, x), t),
             rng.random((batch, inputs)), rng.integers(0, outputs, batch))
+
+
+@pytest.mark.parametrize("kind", ["sgd", "momentum", "adagrad", "rmsprop", "adam"])
+def test_the_hand_written_rules_make_minifws_steps(bench, kind):
+    _, baselines = bench
+    optimizers = importlib.import_module("optimizers")
+    rng = onp.random.default_rng(0)
+    params = {"w": rng.standard_normal((3, 4)), "b": rng.standard_normal(4)}
+    arrays = [params["w"].copy(), params["b"].copy()]
+    opt, hand = optimizers.KINDS[kind](lr=0.001), baselines.HandRule(kind)
+    start = [params["w"].copy(), params["b"].copy()]
+    for _ in range(3):
+        # g >= 0.5: Adam's sqrt(v) stays above 0.5 sqrt(1 - 0.999) = 0.016 (below), and the
+        # steps of an element have one sign, so their sum keeps their relative error
+        grads = {k: rng.uniform(0.5, 2, a.shape) for k, a in params.items()}
+        opt.update(params, grads)
+        hand.update(arrays, [grads["w"], grads["b"]])
+    # the same steps, but for rounding; the book's Adam adds eps to sqrt(v) instead of
+    # sqrt(1 - b2^t) eps: a relative difference below eps / sqrt(v) < 1e-8 / 0.016 in a step
+    rtol = 1e-6 if kind == "adam" else 1e-12
+    for a, p, s in zip(arrays, (params["w"], params["b"]), start):
+        onp.testing.assert_allclose(a - s, p - s, rtol=rtol)
 
 
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])
@@ -165,6 +188,9 @@ def fake_run(run, monkeypatch, missed: bool) -> None:
     import startup  # benchmarks/startup.py: the import figure
 
     monkeypatch.setattr(startup, "import_figure", lambda mode: figure)
+    import optimizers  # benchmarks/optimizers.py: the optimizers' updates
+
+    monkeypatch.setattr(optimizers, "update_figures", lambda mode, rng: [figure])
 
 
 @pytest.mark.parametrize("missed, status", [(False, 0), (True, 1)])
