@@ -597,6 +597,10 @@ def main(argv: list[str] | None = None) -> int:
     say("numerical gradient of a small CNN")
     cnn_numerical, cnn_bound = conv.cnn_numerical_figure(mode, rng)
     figures.append(cnn_numerical)
+    say("fit with Adam")
+    import fitting  # imports this module's names itself, as conv does
+
+    figures.append(fitting.fit_figure(mode))
     say("optimizer updates")
     import optimizers  # imports this module's names itself, as conv does
 

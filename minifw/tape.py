@@ -95,7 +95,8 @@ def _floating(a: Any) -> bool:
 
 def _rebuild(tree: Tree, items: Any) -> Tree:
     if isinstance(tree, dict):
-        return {k: _rebuild(v, items) for k, v in tree.items()}
+        return {k: _rebuild(v, items) if isinstance(v, dict) else next(items)
+                for k, v in tree.items()}
     return next(items)
 
 

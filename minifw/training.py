@@ -303,7 +303,7 @@ class _DeferInterrupts:
 
     def __enter__(self) -> _DeferInterrupts:
         self.pending = False
-        self.where = "before the first step"  # what fit is doing: said by a second Ctrl-C
+        self.at: tuple[Any, ...] = ("before the first step",)  # what fit is doing (below)
         self.active = (threading.current_thread() is threading.main_thread()
                        and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
         if self.active:
@@ -313,20 +313,30 @@ class _DeferInterrupts:
     def _handler(self, signum: int, frame: Any) -> None:
         self.on_signal()
         if self.pending:
-            raise KeyboardInterrupt(f"fit interrupted {self.where} by a second Ctrl-C, at "
-                                    "once; params hold what that step had written")
+            raise KeyboardInterrupt(f"fit interrupted {_spelled(*self.at)} by a second "
+                                    "Ctrl-C, at once; params hold what that step had written")
         self.pending = True
 
-    def check(self, where: str) -> None:
-        """Raise the held ``KeyboardInterrupt``, if any, saying where training stopped."""
+    def check(self, *where: Any) -> None:
+        """Raise the held ``KeyboardInterrupt``, if any, saying where training stopped
+        (``where`` as :func:`_spelled` takes it: words are formatted only when needed)."""
         if self.pending:
             self.pending = False
-            raise KeyboardInterrupt(f"fit interrupted {where}; params hold the values of that "
-                                    "step")
+            raise KeyboardInterrupt(f"fit interrupted {_spelled(*where)}; params hold the values "
+                                    "of that step")
 
     def __exit__(self, *exc: Any) -> None:
         if self.active:
             signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _spelled(what: str, epoch: int | None = None, batch: int | None = None,
+             batches: int | None = None) -> str:
+    """``"during epoch 2, batch 3 of 9"`` from ``("during", 2, 3, 9)``; fewer parts, fewer
+    words."""
+    if epoch is None:
+        return what
+    return f"{what} epoch {epoch}" + ("" if batch is None else f", batch {batch} of {batches}")
 
 
 def fit(
@@ -448,27 +458,29 @@ def fit(
             for epoch in range(1, epochs + 1):
                 total = 0.0
                 for b, idx in enumerate(minibatches(len(x), batch_size, rng), start=1):
-                    where = f"at epoch {epoch}, batch {b} of {n_batches}"
-                    interrupts.where = f"during epoch {epoch}, batch {b} of {n_batches}"
+                    interrupts.at = ("during", epoch, b, n_batches)
                     try:
                         with modes.training(rng, state) as run:
                             value = step(f, params, x[idx], t[idx], method=gradient)
                     except NonFiniteError as e:  # a loss, gradient or step not finite
+                        where = _spelled("at", epoch, b, n_batches)
                         raise FloatingPointError(f"training stopped {where}: {e}; {kept}") from e
                     if run.updates:  # the step was taken: its statistics count
                         _assign(state, run.state)
-                    total += float(value) * len(idx)
-                    bar.update(1)
-                    bar.set_postfix(epoch=epoch, loss=f"{float(value):.4f}", refresh=False)
-                    interrupts.check(f"after epoch {epoch}, batch {b} of {n_batches}")
+                    value = float(value)
+                    total += value * len(idx)
+                    if not bar.disable:  # a hidden bar's postfix would be formatted in vain
+                        bar.update(1)
+                        bar.set_postfix(epoch=epoch, loss=f"{value:.4f}", refresh=False)
+                    interrupts.check("after", epoch, b, n_batches)
                 history.loss.append(total / len(x))
-                interrupts.where = f"while measuring epoch {epoch}"
+                interrupts.at = ("while measuring", epoch)
                 with modes.evaluation(state):
                     _measure(history, model, loss, params, (x, t), val, classify, epoch)
                 _keep_if_best(history, params, state)
                 if patience is not None and epoch - (history.best_epoch or 0) >= patience:
                     break
-                interrupts.check(f"after epoch {epoch}")
+                interrupts.check("after", epoch)
     except (FloatingPointError, KeyboardInterrupt) as e:
         e.history = history  # type: ignore[union-attr]
         raise

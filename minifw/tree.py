@@ -61,8 +61,13 @@ def _flat(tree: Tree, out: list[Any]) -> bool:
         out.append(tree)
         return True
     for key, sub in tree.items():
-        if not isinstance(key, str) or not _flat(sub, out):
+        if not isinstance(key, str):
             return False
+        if isinstance(sub, dict):
+            if not _flat(sub, out):
+                return False
+        else:
+            out.append(sub)
     return True
 
 

@@ -38,7 +38,7 @@ def test_the_smoke_run_writes_results_and_the_plot(tmp_path):
                    "sigmoid", "check_grads projection", "check_grads full",
                    "check_layer full mode", "Conv2D forward + backward", "per-position loop",
                    "digits CNN", "numerical gradient of a small CNN", "import minifw",
-                   "Adam.update", "SGD.update"):
+                   "Adam.update", "SGD.update", "fit with Adam"):
         assert figure in text, figure
     assert text.count("| skipped |") == 5  # the PyTorch peers: three, and conv2d in 2 dtypes
     assert "the digits CNN's test accuracy" in text
@@ -101,6 +101,19 @@ def test_the_hand_written_rules_make_minifws_steps(bench, kind):
     rtol = 1e-6 if kind == "adam" else 1e-12
     for a, p, s in zip(arrays, (params["w"], params["b"]), start):
         onp.testing.assert_allclose(a - s, p - s, rtol=rtol)
+
+
+def test_the_hand_loop_trains_the_digits_as_fit_does(bench):
+    fitting = importlib.import_module("fitting")
+    (x, t), _ = fitting.load_digits()
+    model = mf.Sequential(mf.Linear(64, fitting.HIDDEN), mf.ReLU(), mf.Linear(fitting.HIDDEN, 10))
+    params = model.init(onp.random.default_rng(0))
+    hand = fitting.hand_fit(params, x, t, onp.random.default_rng(1))
+    ours = mf.fit(model, mf.SoftmaxCrossEntropy(), mf.optim.Adam(lr=0.001), params, x, t,
+                  epochs=fitting.EPOCHS, batch_size=fitting.BATCH,
+                  rng=onp.random.default_rng(1), progress=False).accuracy
+    assert len(hand) == len(ours) == fitting.EPOCHS
+    assert hand[-1] > 0.95 and abs(hand[-1] - ours[-1]) < 0.02  # the same work, learnt alike
 
 
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])
@@ -191,6 +204,9 @@ def fake_run(run, monkeypatch, missed: bool) -> None:
     import optimizers  # benchmarks/optimizers.py: the optimizers' updates
 
     monkeypatch.setattr(optimizers, "update_figures", lambda mode, rng: [figure])
+    import fitting  # benchmarks/fitting.py: fit against the loop by hand
+
+    monkeypatch.setattr(fitting, "fit_figure", lambda mode: figure)
 
 
 @pytest.mark.parametrize("missed, status", [(False, 0), (True, 1)])
