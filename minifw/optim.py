@@ -368,7 +368,7 @@ class Optimizer:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        hidden = ("state", "iterations")
+        hidden = ("state", "iterations", "_spare")
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k not in hidden)
         return f"{type(self).__name__}({args})"
 
