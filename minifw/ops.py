@@ -137,7 +137,10 @@ class Op:
               argnums: tuple[int, ...]) -> list[Any]:
         """The gradients of the arguments ``argnums`` for the cotangent ``g`` of ``y``."""
         if self.backward is not None:
-            needs = tuple([i in argnums for i in range(len(args))])
+            wanted = [False] * len(args)
+            for i in argnums:
+                wanted[i] = True
+            needs = tuple(wanted)
             out = self.backward(g, y, *args, needs=needs, **options)
             if not isinstance(out, (tuple, list)):
                 raise TypeError(f"the backward pass of {self.name} must return a tuple of "
