@@ -213,7 +213,25 @@ def test_a_read_only_file_system(tmpfs):
         mf.save(tmpfs / "new.npz", PARAMS)
     assert replacing.value.errno == errno.EROFS and str(path) in str(replacing.value)
     _assert_names_the_target(creating.value, tmpfs / "new.npz", errno.EROFS)
+    assert "nothing was written" in str(creating.value)
     assert path.read_bytes() == before and _others(tmpfs, "p.npz") == []
+
+
+@pytest.mark.parametrize("case", ["loop of links", "name too long"])
+def test_a_target_that_cannot_be_reached_is_saves_error_naming_it(tmp_path, case):
+    if case == "loop of links":
+        path = tmp_path / "a.npz"
+        path.symlink_to(tmp_path / "b.npz")
+        (tmp_path / "b.npz").symlink_to(path)
+        code = errno.ELOOP
+    else:
+        path, code = tmp_path / ("x" * 300), errno.ENAMETOOLONG
+    with pytest.raises(OSError) as raised:
+        mf.save(path, PARAMS)
+    e = raised.value
+    assert e.errno == code and e.filename == str(path), e
+    assert str(e).startswith(f"[Errno {code}] save: cannot reach the file"), e
+    assert _others(tmp_path, "a.npz", "b.npz") == []
 
 
 # --- stale temporary files --------------------------------------------------------------------
