@@ -72,13 +72,16 @@ def replaceable(path: str, what: str) -> str:
         ValueError: ``path`` is a folder, a FIFO, a device or a socket.
         PermissionError: the file is write-protected (no write permission bits, as a 0444 file,
             or not writable by this user).
-        OSError: the file is on a read-only file system (``EROFS``).
+        OSError: the file is on a read-only file system (``EROFS``), or cannot be reached (a
+            loop of links, a name too long): the error names ``path``.
     """
     real = os.path.realpath(path)
     try:
         st = os.stat(real)
     except FileNotFoundError:
         return real
+    except OSError as e:  # a loop of links, a name too long, a folder that may not be searched
+        raise type(e)(e.errno, f"{what}: cannot reach the file ({e.strerror})", path) from None
     if not stat.S_ISREG(st.st_mode):
         raise ValueError(f"{what}: {path!r} is {kind(st.st_mode)}, not a regular file; only a "
                          "regular file (or a new path) is replaced")

@@ -123,10 +123,10 @@ def save(path: str | os.PathLike[str], params: dict[str, Any]) -> None:
 def _write_error(e: OSError, path: str) -> OSError:
     """``e`` (full disk, read-only or forbidden folder...) as the same kind of error, naming
     ``path`` instead of the temporary file or nothing."""
+    left = "it was left as it was" if os.path.lexists(path) else "nothing was written"
     if e.errno is None:
-        return type(e)(f"save: cannot write {path!r} ({e}); it was left as it was")
-    return type(e)(e.errno, f"save: cannot write the file ({e.strerror}); it was left as it "
-                   "was", path)
+        return type(e)(f"save: cannot write {path!r} ({e}); {left}")
+    return type(e)(e.errno, f"save: cannot write the file ({e.strerror}); {left}", path)
 
 
 def _flat(params: dict[str, Any]) -> dict[str, Any]:

@@ -16,13 +16,16 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import numpy as onp
 import pytest
@@ -141,17 +144,52 @@ def test_a_write_protected_file_is_refused_also_for_root(tmp_path, mode):
     assert list(mf.load(path)) == ["new"]
 
 
-@pytest.mark.skipif(ROOT, reason="root may write into any folder")
+def _save_as_nobody(path):
+    """``(errno, filename, message)`` of a save of ``path`` by the user nobody, in a fork (root
+    only: root may write into any folder)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            mf.save(path, PARAMS)
+            out = "saved"
+        except BaseException as e:
+            out = "\n".join(map(str, (getattr(e, "errno", None), getattr(e, "filename", None),
+                                       f"{type(e).__name__}: {e}")))
+        os.write(write, out.encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as fh:
+        out = fh.read()
+    os.waitpid(pid, 0)
+    code, name, message = (out.split("\n") + ["", ""])[:3]
+    return code, name, message
+
+
 def test_a_folder_without_write_permission_names_the_target(tmp_path):
-    folder = tmp_path / "ro"
+    # under root, a folder nobody may enter but not write: pytest's own folders are 0700
+    folder = Path(tempfile.mkdtemp()) / "ro" if ROOT else tmp_path / "ro"
     folder.mkdir()
+    os.chmod(folder.parent, 0o755)
     os.chmod(folder, 0o555)
     try:
-        with pytest.raises(PermissionError) as raised:
-            mf.save(folder / "p.npz", PARAMS)
+        if ROOT:
+            code, name, message = _save_as_nobody(str(folder / "p.npz"))
+        else:
+            with pytest.raises(PermissionError) as raised:
+                mf.save(folder / "p.npz", PARAMS)
+            code, name, message = (str(raised.value.errno), raised.value.filename,
+                                   f"PermissionError: {raised.value}")
+        assert os.listdir(folder) == []
     finally:
         os.chmod(folder, 0o755)
-    assert raised.value.filename == str(folder / "p.npz") and ".minifw-" not in str(raised.value)
+        if ROOT:
+            shutil.rmtree(folder.parent)
+    assert message.startswith("PermissionError") and code == str(errno.EACCES), message
+    assert name == str(folder / "p.npz") and ".minifw-" not in message, message
+    assert "nothing was written" in message, message
 
 
 # --- full, read-only and forbidden file systems -----------------------------------------------
@@ -213,7 +251,25 @@ def test_a_read_only_file_system(tmpfs):
         mf.save(tmpfs / "new.npz", PARAMS)
     assert replacing.value.errno == errno.EROFS and str(path) in str(replacing.value)
     _assert_names_the_target(creating.value, tmpfs / "new.npz", errno.EROFS)
+    assert "nothing was written" in str(creating.value)
     assert path.read_bytes() == before and _others(tmpfs, "p.npz") == []
+
+
+@pytest.mark.parametrize("case", ["loop of links", "name too long"])
+def test_a_target_that_cannot_be_reached_is_saves_error_naming_it(tmp_path, case):
+    if case == "loop of links":
+        path = tmp_path / "a.npz"
+        path.symlink_to(tmp_path / "b.npz")
+        (tmp_path / "b.npz").symlink_to(path)
+        code = errno.ELOOP
+    else:
+        path, code = tmp_path / ("x" * 300), errno.ENAMETOOLONG
+    with pytest.raises(OSError) as raised:
+        mf.save(path, PARAMS)
+    e = raised.value
+    assert e.errno == code and e.filename == str(path), e
+    assert str(e).startswith(f"[Errno {code}] save: cannot reach the file"), e
+    assert _others(tmp_path, "a.npz", "b.npz") == []
 
 
 # --- stale temporary files --------------------------------------------------------------------

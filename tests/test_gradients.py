@@ -193,3 +193,14 @@ def test_in_place_numpy_in_differentiable_code_gets_the_fix_in_the_error():
     with pytest.raises(AttributeError, match=r"np.where\(x > 0, x, 0.0\)"):
         mf.grad(lambda p: mf.SumSquaresError()(model(p, onp.ones((1, 2))), onp.zeros((1, 2))))(
             params)
+
+
+@pytest.mark.parametrize("method", ["autograd", "trace", "numerical"])
+def test_python_ints_as_params_and_as_the_value_of_f(method):
+    # issue 15: grad(f)(3) raised autograd's "Can't differentiate w.r.t. type int" (the
+    # numerical method gave 6.0), and an f returning the int 3 raised "Can't find vector space".
+    # Central differences of x**2 have no truncation error, only rounding of about
+    # eps * 9 / h = 4e-10 with h = eps**(1/3) * 3: 1e-8 of 6 covers it.
+    assert float(mf.grad(lambda x: x * x, method=method)(3)) == pytest.approx(6.0, rel=1e-8)
+    value, g = mf.value_and_grad(lambda p: 3, method=method)({"w": 2, "v": onp.ones(2)})
+    assert value == 3 and float(g["w"]) == 0.0 and g["v"].tolist() == [0.0, 0.0]

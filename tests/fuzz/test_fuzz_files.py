@@ -567,6 +567,7 @@ def test_a_failing_file_system_names_the_target_and_changes_nothing(code, where,
         e = out.error
         assert isinstance(e, OSError) and e.errno == code, e
         assert path in str(e) and ".minifw-" not in str(e), e
+        assert ("it was left as it was" if existing else "nothing was written") in str(e), e
         assert (_read(path) if existing else None) == before
         assert sorted(os.listdir(d)) == (["p.npz"] if existing else [])
 
