@@ -46,6 +46,24 @@ def test_conv2d_computes_the_definition(case, seed):
     onp.testing.assert_allclose(layer(params, x), want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("C, H, W, kernel, stride, padding", [
+    (2, 3, 4, 3, 1, 3),  # padding beyond the kernel: outputs of padding alone
+    (1, 5, 7, (2, 3), (3, 2), (2, 0)),  # strides beyond the kernel, uneven padding
+    (3, 1, 1, 1, 3, 2),  # a 1x1 kernel on a 1x1 image: the flat layout's corners
+    (2, 6, 5, (5, 1), (2, 1), (2, 0)),
+])
+def test_conv2d_layout_corners_compute_the_definition(C, H, W, kernel, stride, padding):
+    # the flat layout shares padding between neighbouring channels and rows: geometries the
+    # drawn cases do not reach (paddings above 1, strides above the kernel)
+    layer = mf.Conv2D(C, 2, kernel, stride=stride, padding=padding)
+    params = {"W": RNG(0).standard_normal((2, C, *layer.kernel_size)),
+              "b": RNG(1).standard_normal(2)}
+    x = RNG(2).standard_normal((2, C, H, W))
+    want = direct_conv(x, params["W"], params["b"], layer.stride, layer.padding)
+    onp.testing.assert_allclose(layer(params, x), want, rtol=1e-12, atol=1e-12)
+    assert mf.check_layer(layer, x, params, rng=0).ok
+
+
 @pytest.mark.parametrize("cls, reduce", [(mf.MaxPool2D, onp.max), (mf.AvgPool2D, onp.mean)])
 @given(data=st.data())
 def test_pooling_computes_the_definition(cls, reduce, data):
