@@ -46,6 +46,24 @@ def test_conv2d_computes_the_definition(case, seed):
     onp.testing.assert_allclose(layer(params, x), want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("C, H, W, kernel, stride, padding", [
+    (2, 3, 4, 3, 1, 3),  # padding beyond the kernel: outputs of padding alone
+    (1, 5, 7, (2, 3), (3, 2), (2, 0)),  # strides beyond the kernel, uneven padding
+    (3, 1, 1, 1, 3, 2),  # a 1x1 kernel on a 1x1 image: the flat layout's corners
+    (2, 6, 5, (5, 1), (2, 1), (2, 0)),
+])
+def test_conv2d_layout_corners_compute_the_definition(C, H, W, kernel, stride, padding):
+    # the flat layout shares padding between neighbouring channels and rows: geometries the
+    # drawn cases do not reach (paddings above 1, strides above the kernel)
+    layer = mf.Conv2D(C, 2, kernel, stride=stride, padding=padding)
+    params = {"W": RNG(0).standard_normal((2, C, *layer.kernel_size)),
+              "b": RNG(1).standard_normal(2)}
+    x = RNG(2).standard_normal((2, C, H, W))
+    want = direct_conv(x, params["W"], params["b"], layer.stride, layer.padding)
+    onp.testing.assert_allclose(layer(params, x), want, rtol=1e-12, atol=1e-12)
+    assert mf.check_layer(layer, x, params, rng=0).ok
+
+
 @pytest.mark.parametrize("cls, reduce", [(mf.MaxPool2D, onp.max), (mf.AvgPool2D, onp.mean)])
 @given(data=st.data())
 def test_pooling_computes_the_definition(cls, reduce, data):
@@ -120,7 +138,7 @@ def test_max_pooling_routes_each_window_to_one_maximum():
 # each op's backward checked through the layer that uses it (small: a failing check explains
 # every wrong element against the trace)
 LAYERS = {
-    conv.IM2COL: lambda: mf.Conv2D(1, 2, 2, padding=1),
+    conv.PAD: lambda: mf.Conv2D(1, 2, 2, padding=1),
     conv.CONV: lambda: mf.Conv2D(1, 2, 2, padding=1),
     pooling.MAX_POOL: lambda: mf.MaxPool2D(2),
     pooling.AVG_POOL: lambda: mf.AvgPool2D(2, stride=1),
@@ -137,6 +155,26 @@ def test_a_backward_off_by_1e_3_is_caught(op, mode, dtype, monkeypatch):
     x = RNG(3).standard_normal((2, 1, 3, 3)).astype(dtype)
     report = mf.check_layer(layer, x, cast(layer.init(RNG(0)), dtype), mode=mode, rng=0)
     assert not report.ok, str(report)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", gradcheck.MODES)
+@pytest.mark.parametrize("which", [0, 1, 2], ids=["x", "W", "b"])
+def test_a_bug_in_one_gradient_of_the_conv_is_caught(which, mode, dtype, monkeypatch):
+    # col2im (towards x), the filters' and the bias's gradients: each wrong alone is caught
+    right = conv.CONV.backward
+
+    def wrong(*args, **kwargs):
+        out = list(right(*args, **kwargs))
+        out[which] = out[which] * (1 + 1e-3)
+        return tuple(out)
+
+    monkeypatch.setattr(conv.CONV, "backward", wrong)
+    layer = mf.Conv2D(2, 2, 3, stride=(1, 2), padding=1)
+    x = RNG(3).standard_normal((2, 2, 4, 5)).astype(dtype)
+    report = mf.check_layer(layer, x, cast(layer.init(RNG(0)), dtype), mode=mode, rng=0)
+    assert not report.ok, str(report)
+    assert {r.path for r in report.rows if not r.ok} == {("x", "W", "b")[which]}, str(report)
 
 
 def _problem(dtype):
@@ -162,10 +200,10 @@ def test_a_missing_transpose_in_the_conv_backward_is_caught(bug, dtype, monkeypa
     # the kernel's height and width swapped: the shapes fit (a 3x3 kernel), the values do not
     right = conv.CONV.backward
 
-    def wrong(g, y, cols, W, b, needs, out):
-        gcols, gW, gb = right(g, y, cols, W.swapaxes(-1, -2) if bug == "input" else W,
-                              b, needs, out)
-        return (gcols, gW.swapaxes(-1, -2) if bug == "weights" else gW, gb)
+    def wrong(g, y, flat, W, b, needs, **options):
+        gflat, gW, gb = right(g, y, flat, W.swapaxes(-1, -2) if bug == "input" else W, b,
+                              needs, **options)
+        return (gflat, gW.swapaxes(-1, -2) if bug == "weights" else gW, gb)
 
     monkeypatch.setattr(conv.CONV, "backward", wrong)
     model, params, x = _problem(dtype)
