@@ -502,14 +502,21 @@ def environment(torch: Any, torch_note: str) -> list[str]:
 
 
 def threads() -> int:
-    """The number of threads NumPy's BLAS uses (the cores, if it cannot be read)."""
+    """The number of threads NumPy's BLAS uses: as threadpoolctl reads it, else as the
+    environment sets it (``OPENBLAS_NUM_THREADS`` and the like, which OpenBLAS obeys), else
+    the cores."""
     try:
         from threadpoolctl import threadpool_info
 
         counts = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
-        return counts[0] if counts else os.cpu_count() or 1
+        if counts:
+            return int(counts[0])
     except ImportError:
-        return os.cpu_count() or 1
+        pass
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        if os.environ.get(name, "").strip().isdigit() and int(os.environ[name]) > 0:
+            return int(os.environ[name])
+    return os.cpu_count() or 1
 
 
 def fmt_seconds(s: float | None) -> str:

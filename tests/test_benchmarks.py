@@ -6,6 +6,7 @@ different work.
 """
 
 import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,17 @@ def test_the_import_figure_reads_the_cumulative_times_of_importtime(bench):
             "import time:       3 |      1000 |     autograd\n"
             "import time:       2 |      1500 | minifw\n")
     assert startup._cumulative(text) == {"numpy": 0.0009, "autograd": 0.001, "minifw": 0.0015}
+
+
+def test_the_thread_count_given_to_pytorch_is_numpys(bench, monkeypatch):
+    run, _ = bench
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # as where it is not installed
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert run.threads() == 1
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    assert run.threads() == (os.cpu_count() or 1)
 
 
 def test_figures_judge_their_goals(bench):
