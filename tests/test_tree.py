@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minifw.tree import check_like, copy_float, leaves, tree_map, unflatten
+from minifw.tree import check_like, copy_float, flat, leaves, tree_map, unflatten, zip_like
 
 
 def test_leaves_depth_first_in_insertion_order():
@@ -18,6 +18,27 @@ def test_leaves_depth_first_in_insertion_order():
 def test_leaves_refuse_non_string_keys():
     with pytest.raises(TypeError, match="strings, got 0 at a"):
         list(leaves({"a": {0: 1.0}}))
+
+
+def test_flat_is_leaves_without_paths_and_refuses_the_same_keys():
+    tree = {"1": {"W": 1, "b": {"c": 2}}, "0": 3}
+    assert flat(tree) == [a for _, a in leaves(tree)] == [1, 2, 3]
+    assert flat(5.0) == [5.0] and flat({}) == []
+    with pytest.raises(TypeError, match="strings, got 0 at a.b"):
+        flat({"a": {"b": {0: 1.0}}})
+
+
+def test_zip_like_pairs_leaves_and_names_what_differs():
+    params = {"a": {"w": onp.zeros((2, 3))}, "b": onp.zeros(2), "c": 1.0}
+    grads = {"a": {"w": onp.ones((2, 3))}, "b": [1.0, 2.0], "c": 2.0}
+    assert [(p, onp.shape(g)) for p, _, g in zip_like(params, grads, "g")] == [
+        ("a.w", (2, 3)), ("b", (2,)), ("c", ())]
+    with pytest.raises(ValueError, match=r"g at 'a.w' has shape \(3, 2\), expected \(2, 3\)"):
+        zip_like(params, {**grads, "a": {"w": onp.ones((3, 2))}}, "g")
+    with pytest.raises(ValueError, match=r"g at 'b' has shape \(3,\)"):
+        zip_like(params, {**grads, "b": [1.0, 2.0, 3.0]}, "g")
+    with pytest.raises(TypeError, match="strings, got 0"):
+        zip_like({0: onp.zeros(1)}, {0: onp.zeros(1)}, "g")
 
 
 def test_tree_map_with_several_trees():
