@@ -135,9 +135,10 @@ class Check:
         self.gen, self.probe, self.reference = gen, probe, reference
         self.f0 = float(tape.value)
         self.grads = {p: onp.asarray(g, dtype=onp.float64) for p, g in leaves(tape.gradient())}
+        #: each array's largest ``|gradient|``
+        self.sizes = {p: float(onp.abs(g).max(initial=0.0)) for p, g in self.grads.items()}
         #: the largest gradient: differences below ``rtol`` times it are rounding, not bugs
-        self.scale = max((float(onp.abs(g).max(initial=0.0)) for g in self.grads.values()),
-                         default=0.0)
+        self.scale = max(self.sizes.values(), default=0.0)
         self.eps = float(onp.finfo(onp.float64).eps)
         self.started = time.perf_counter()
         self.bar: Any = None
@@ -278,7 +279,7 @@ class Check:
             v = (Verdict("ok", a_u, c, s0) if abs(a_u - c) <= tol
                  else self._judged(line, a_u, s0, self.noise(path, x)))
             items.append((k, v, tol))
-        self.atols[path] = onp.full(x.shape, atol)
+        self.atols[path] = onp.broadcast_to(onp.float64(atol), x.shape)  # one value, no copies
         row = _summary(path, x, items, len(draws), self.atols[path])
         if row.ok:
             return row, ""
@@ -304,14 +305,17 @@ class Check:
         r = ref.grads[row.path]
         unit = ref.unit(a, row.path)
         diff = onp.abs(a - r)
-        err = float((diff / onp.maximum(unit, 1e-300)).max(initial=0.0))
-        wrong = [idx for idx in map(tuple, onp.argwhere(diff > TRACE_ROUNDING * unit).tolist())
-                 if not self._explained(row.path, x, a, idx)]
+        beyond = diff > TRACE_ROUNDING * unit
+        # the difference in units of rounding, in place (the arrays can be large)
+        ratio = onp.divide(diff, onp.maximum(unit, 1e-300, out=unit), out=unit)
+        err = float(ratio.max(initial=0.0))
+        wrong = [idx for idx in map(tuple, onp.argwhere(beyond).tolist())
+                 if not self._explained(row.path, x, a, idx)] if beyond.any() else []
         if not wrong:
             return _replace(row, trace_error=err)
-        idx = max(wrong, key=lambda i: diff[i] / unit[i])
+        idx = max(wrong, key=lambda i: ratio[i])
         verdict = (f"the backward pass disagrees with autograd's trace of the forward pass at "
-                   f"{idx}: {a[idx]:.10g} against {r[idx]:.10g} ({diff[idx] / unit[idx]:.3g} "
+                   f"{idx}: {a[idx]:.10g} against {r[idx]:.10g} ({ratio[idx]:.3g} "
                    f"eps, beyond the {TRACE_ROUNDING:g} of rounding), and no kink explains it: "
                    "the backward pass is wrong there")
         return _replace(row, ok=False, failures=row.failures + len(wrong), trace_error=err,
@@ -371,11 +375,11 @@ def _summary(path: str, x: onp.ndarray, items: list[tuple[Any, Verdict, float]],
                         undecided=len(undecided))
 
 
-def _powerless(row: GradCheckRow, atol: onp.ndarray, a: onp.ndarray, traced: bool
+def _powerless(row: GradCheckRow, atol: onp.ndarray, size: float, traced: bool
                ) -> GradCheckRow:
-    """A passing row whose tolerance dwarfs its gradient has not been tested by central
-    differences: undecided, unless the backward passes matched the trace (``traced``)."""
-    size = float(onp.abs(a).max(initial=0.0))
+    """A passing row whose tolerance dwarfs its gradient (``size``: its largest element)
+    has not been tested by central differences: undecided, unless the backward passes
+    matched the trace (``traced``)."""
     worst = float(atol.max(initial=0.0))
     if not row.ok or size == 0.0 or worst <= POWERLESS * size:
         return row
@@ -495,7 +499,7 @@ def run_check(f: Callable[..., Any], params: Tree, args: tuple[Any, ...], *, mod
             notes += [note] if note else []
         if reference is not None:
             row = check.against_trace(row, x, a)
-        rows.append(_powerless(row, check.atols[path], a, reference is not None))
+        rows.append(_powerless(row, check.atols[path], check.sizes[path], reference is not None))
     if check.bar is not None:
         check.bar.close()
     found = blame_calls(f, work, wide_args, calls) if blame and not all(

@@ -9,6 +9,8 @@ masks, labels) are passed as they are and not differentiated. A layer with sever
 
 from __future__ import annotations
 
+import functools
+import operator
 from typing import Any
 
 import autograd.numpy as np
@@ -88,10 +90,11 @@ def check_layer(
         p = {k: v for k, v in tree.items() if k not in names}
         xs = [tree[n] for n in names]
         out = layer(p, tuple(xs) if isinstance(x, tuple) else xs[0])
-        total = 0.0
-        for y_k, G_k in zip(out if isinstance(out, tuple) else (out,), G):
-            total = total + COTANGENT(y_k, G_k)
-        return total
+        terms = [COTANGENT(y_k, G_k) for y_k, G_k in zip(
+            out if isinstance(out, tuple) else (out,), G)]
+        # one output: the cotangent loss ends the chain, so the stacked engine, the probe and
+        # blame see it (a sum starting from 0.0 would end it in an addition, and the loop run)
+        return functools.reduce(operator.add, terms)
 
     tree = {**dict(zip(names, inputs)), **params}
     return run_check(f, tree, (), mode=mode, rng=gen, h=h, rtol=rtol, atol=atol,

@@ -96,7 +96,11 @@ class Reference:
 
     def unit(self, a: onp.ndarray, path: str) -> onp.ndarray:
         """The rounding unit of each element of ``path``: ``eps (|a| + |r| + scale)``."""
-        return self.eps * (onp.abs(a) + onp.abs(self.grads[path]) + self.scale)
+        u = onp.abs(a)  # in place: the same values as eps * (|a| + |r| + scale), fewer arrays
+        u += onp.abs(self.grads[path])
+        u += self.scale
+        u *= self.eps
+        return u
 
     def same(self, u: float, v: float, slack: float = 0.0) -> bool:
         """Whether two derivatives agree to within the rounding of the comparison."""
