@@ -551,7 +551,9 @@ def report(mode: Mode, figures: list[Figure], checks: list[str], env: list[str],
     lines += ["", "## Notes", "", *notes, *[f"- {c}" for c in checks], "",
               "## Machine", "", *env,
               f"- load average (1 min) at the start and the end: {load[0]}, {load[1]}", "",
-              "## Scaling", "", f"![scaling curves]({plot_name})", ""]
+              "## Scaling", "", f"![scaling curves]({plot_name})", "",
+              "![the checker on built-in and user layers, against size](checker_scaling.png)",
+              ""]
     return "\n".join(lines)
 
 
@@ -616,6 +618,11 @@ def main(argv: list[str] | None = None) -> int:
     import startup  # imports this module's names itself, as conv does
 
     figures.append(startup.import_figure(mode))
+    say("the checker on a user's layer")
+    import checker  # imports this module's names itself, as conv does
+
+    checked = checker.points(mode, rng, torch)
+    figures += checker.figures(checked, torch_note)
     say("scaling")
     points = scaling(mode, rng)
     load_end = f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "?"
@@ -633,10 +640,13 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         (out / "RESULTS.md").write_text(text)
         plot(points, out / "scaling.png")
-        say(f"wrote {out / 'RESULTS.md'} and {out / 'scaling.png'}")
+        checker.plot(checked, out / "checker_scaling.png")
+        say(f"wrote {out / 'RESULTS.md'}, {out / 'scaling.png'} and "
+            f"{out / 'checker_scaling.png'}")
     else:
-        with tempfile.TemporaryDirectory() as scratch:  # the plot must draw, even unsaved
+        with tempfile.TemporaryDirectory() as scratch:  # the plots must draw, even unsaved
             plot(points, Path(scratch) / "scaling.png")
+            checker.plot(checked, Path(scratch) / "checker_scaling.png")
         say("not written (--write for the committed results, --out DIR elsewhere)")
     missed = [fig.name for fig in figures if fig.passed is False]
     if missed:

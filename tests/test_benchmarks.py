@@ -39,13 +39,15 @@ def test_the_smoke_run_writes_results_and_the_plot(tmp_path):
                    "sigmoid", "check_grads projection", "check_grads full",
                    "check_layer full mode", "Conv2D forward + backward", "per-position loop",
                    "digits CNN", "numerical gradient of a small CNN", "import minifw",
-                   "Adam.update", "SGD.update", "fit with Adam"):
+                   "Adam.update", "SGD.update", "fit with Adam", "as a Layer in minifw.np",
+                   "as an mf.primitive"):
         assert figure in text, figure
     assert text.count("| skipped |") == 5  # the PyTorch peers: three, and conv2d in 2 dtypes
     assert "the digits CNN's test accuracy" in text
     assert "not used (--no-torch)" in text and "Smoke run" in text
     assert "rounding bound" in text and "load average" in text
     assert (tmp_path / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "checker_scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_the_import_figure_reads_the_cumulative_times_of_importtime(bench):
@@ -194,6 +196,30 @@ def test_without_pytorch_its_figures_are_skipped_with_a_note(bench, monkeypatch)
 POINTS = [{"params": n, "loop": n * 1e-4, "numerical": n * 1e-6, "full": n * 1.1e-6,
            "projection": 1e-3} for n in (1600, 3985, 7960, 19885, 39760, 79510)]
 
+CHECKED = [{"batch": b, "n": n, "params": n * n + n, "built-in": 1.0, "Layer": 1.5,
+            "primitive": 1.5, "torch": 2.0} for b, n in ((8, 16), (64, 128))]
+
+
+def test_the_checker_figures_compare_each_form_with_the_built_in_and_torch(bench):
+    checker = importlib.import_module("checker")
+    figures = checker.figures(CHECKED, "no torch here")
+    assert [f.ratio for f in figures] == [1.5, 1.5, 1.5, 1.5, 0.75]  # torch beyond 32x64 only
+    assert all(f.passed for f in figures)
+    without = checker.figures([{k: v for k, v in CHECKED[1].items() if k != "torch"}], "why")
+    assert without[-1].passed is None and without[-1].note == "skipped: why"
+
+
+def test_the_user_layers_of_the_checker_figure_compute_tanh_affine_and_pass_the_checker(bench):
+    checker = importlib.import_module("checker")
+    rng = onp.random.default_rng(0)
+    x = rng.standard_normal((3, 4))
+    layer = checker.PrimitiveTanh(4)
+    params = layer.init(rng)
+    want = onp.tanh(x @ params["W"] + params["b"])
+    assert onp.allclose(checker.UserTanh(4)(params, x), want)
+    assert onp.allclose(layer(params, x), want)
+    assert mf.check_layer(layer, x, params=params).ok
+
 
 def fake_run(run, monkeypatch, missed: bool) -> None:
     """Make every stage of ``run.main`` instant: one figure, which passes unless ``missed``."""
@@ -219,6 +245,9 @@ def fake_run(run, monkeypatch, missed: bool) -> None:
     import fitting  # benchmarks/fitting.py: fit against the loop by hand
 
     monkeypatch.setattr(fitting, "fit_figure", lambda mode: figure)
+    import checker  # benchmarks/checker.py: the checker on a user's layer, by size
+
+    monkeypatch.setattr(checker, "points", lambda mode, rng, torch: CHECKED)
 
 
 @pytest.mark.parametrize("missed, status", [(False, 0), (True, 1)])
