@@ -42,7 +42,8 @@ def test_from_import_of_a_lazy_name_and_an_unknown_name():
 
 
 def test_the_training_block_and_summary_keep_their_names_after_their_modules_load():
-    import minifw.summary
-    import minifw.training  # noqa: F401
-
-    assert callable(mf.summary) and mf.training is mf.modes.training
+    # in a fresh interpreter, the modules imported by name first: importing a module binds
+    # its name in the package, over a function or block of the same name loaded lazily
+    code = ("import minifw.summary, minifw.training, minifw as mf; "
+            "assert callable(mf.summary) and mf.training is mf.modes.training")
+    subprocess.run([sys.executable, "-c", code], check=True)
