@@ -578,13 +578,16 @@ def softmax_cross_entropy(logits: Array, t: Array) -> Array:
     """
     x = _float(logits)
     name = "softmax_cross_entropy"
-    if onp.ndim(x) == 0:
+    xv = getval(x)
+    shape = onp.shape(xv)
+    if not shape:
         raise ValueError(f"{name} needs at least one axis, got a scalar")
-    shape = onp.shape(getval(x))
     if len(shape) <= 2 and onp.shape(getval(t)) == shape[:-1] and 0 not in shape:
         t = check_labels(getval(t), shape[-1], name)  # labels as they are: no one-hot
-        if not all_finite(getval(x)):
-            check_finite(x, name, "y")
+        if math.isfinite(float(onp.vdot(xv, xv))):
+            # every |x| < 1.4e154: x - max(x) cannot overflow, and so nothing can, or be NaN
+            return SOFTMAX_CROSS_ENTROPY(x, t)
+        check_finite(x, name, "y")
         with onp.errstate(over="ignore", invalid="ignore"):
             value = SOFTMAX_CROSS_ENTROPY(x, t)
         return _finite_loss(value, name, x, t)

@@ -29,7 +29,7 @@ import numpy as onp
 from minifw.functions import NonFiniteError, all_finite
 from minifw.numerical import default_step, scalar_value, step_size
 from minifw.tape import trace
-from minifw.tree import Tree, leaves
+from minifw.tree import Tree, flat, leaves
 
 METHODS = ("autograd", "trace", "numerical")
 
@@ -40,10 +40,9 @@ def refuse_non_finite(grads: Tree, what: str = "the autograd gradient") -> None:
     ``f`` can be finite where its gradient is not (``inf * 0`` behind a saturated tanh, a
     backward pass that overflows): that is refused rather than handed to an optimizer.
     """
-    pairs = list(leaves(grads))
-    if all_finite(*(g for _, g in pairs)):
+    if all_finite(*flat(grads)):
         return
-    for path, g in pairs:
+    for path, g in leaves(grads):
         if not all_finite(g):
             bad = onp.asarray(g).ravel()[~onp.isfinite(onp.asarray(g).ravel())][:3]
             raise NonFiniteError(f"{what} at {path or 'params'!r} is not finite "

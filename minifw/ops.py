@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as onp
@@ -56,16 +56,23 @@ def mode() -> _Mode | None:
     return _MODE.get()
 
 
-@contextlib.contextmanager
-def _entered(**flags: bool) -> Iterator[_Mode]:
-    m = _Mode()
-    for k, v in flags.items():
-        setattr(m, k, v)
-    token = _MODE.set(m)
-    try:
-        yield m
-    finally:
-        _MODE.reset(token)
+class _entered:
+    """A block in a new mode with ``flags`` set (a class, not a generator: a Sequential's
+    traced call enters one per step)."""
+
+    __slots__ = ("mode", "token")
+
+    def __init__(self, **flags: bool) -> None:
+        self.mode = m = _Mode()
+        for k, v in flags.items():
+            setattr(m, k, v)
+
+    def __enter__(self) -> _Mode:
+        self.token = _MODE.set(self.mode)
+        return self.mode
+
+    def __exit__(self, *exc: object) -> None:
+        _MODE.reset(self.token)
 
 
 def forward_only() -> contextlib.AbstractContextManager[_Mode]:
@@ -248,7 +255,7 @@ def chain_grads(calls: list[tuple[Op, tuple[Any, ...], dict[str, Any], Any]], x:
     for k in range(len(calls) - 1, start - 1, -1):
         op, args, options, out = calls[k]
         through = k > start or needs[0]  # the running value's gradient is wanted
-        if op.backward is None and all(op.vjps[i] is not None for i, _ in plan[k]):
+        if op.backward is None and None not in op.vjps:
             vjps = op.vjps  # one VJP per wanted argument, called directly
             for i, n in plan[k]:
                 gn = vjps[i](g, out, *args, **options)  # type: ignore[misc]

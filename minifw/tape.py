@@ -123,26 +123,54 @@ class Tape:
         ``largest_cotangent`` (a pass over every cotangent: for the checker, not training)."""
         if isinstance(g, float) and g == 1.0 and self._gradient is not None and not track:
             return self._gradient
-        grads: dict[Any, Any] = {}
-        if self.end is not None:
-            outgrads = {self.end: (g, False)}
-            roots = set(self.roots)
-            for node in toposort(self.end):
+        grads: dict[Any, Any] = {}  # each root's (gradient, mutable) as autograd sums them
+        end = self.end
+        roots = set(self.roots)
+        if end is None:  # f's value is a constant
+            pass
+        elif end in roots:  # f returned a parameter itself
+            grads[end] = (g, False)
+        else:
+            # autograd's reverse topological order, with the parameters' roots left out of it:
+            # their gradients are summed where they arrive
+            edges: dict[Any, int] = {}  # per node between end and the roots: edges from nodes
+            stack = [end]
+            while stack:
+                node = stack.pop()
+                if node in edges:
+                    edges[node] += 1
+                else:
+                    edges[node] = 1
+                    stack += [p for p in node.parents if p not in roots]
+            outgrads = {end: (g, False)}
+            ready = [end]
+            while ready:
+                node = ready.pop()
                 outgrad = outgrads.pop(node)[0]
-                if track and node is not self.end and type(outgrad) is onp.ndarray:
-                    self.largest_cotangent = max(self.largest_cotangent,
-                                                 float(onp.abs(outgrad).max(initial=0.0)))
-                if node in roots:
-                    grads[node] = outgrad
-                    continue
+                if track and node is not end:
+                    self._track(outgrad)
                 for parent, ingrad in zip(node.parents, node.vjp(outgrad)):
+                    if parent in roots:
+                        grads[parent] = add_outgrads(grads.get(parent), ingrad)
+                        continue
                     outgrads[parent] = add_outgrads(outgrads.get(parent), ingrad)
-        out = (grads[r] if r in grads else onp.zeros(onp.shape(a)) if r is None else
+                    edges[parent] -= 1
+                    if not edges[parent]:
+                        ready.append(parent)
+        if track:
+            for summed, _ in grads.values():
+                self._track(summed)
+        out = (grads[r][0] if r in grads else onp.zeros(onp.shape(a)) if r is None else
                onp.zeros_like(a) for r, a in zip(self.roots, self.arrays))
         tree = _rebuild(self.params, out)
         if isinstance(g, float) and g == 1.0:
             self._gradient = tree
         return tree
+
+    def _track(self, cotangent: Any) -> None:
+        if type(cotangent) is onp.ndarray:
+            self.largest_cotangent = max(self.largest_cotangent,
+                                         float(onp.abs(cotangent).max(initial=0.0)))
 
     def chain(self) -> list[Call] | None:
         """The calls ``f`` made, first to last, if they form a chain; else ``None``.
@@ -201,13 +229,13 @@ def trace(f: Callable[..., Any], params: Tree, args: tuple[Any, ...] = (), *,
         f(params, *args)  # a model names what it expected; if f takes such params, we cannot
         bad = next(p for (p, _), a in zip(leaves(params), arrays) if a is None)
         raise TypeError(f"the parameter {bad or 'params'!r} is not a real numeric array")
-    node_type = _Recorded if record else VJPNode
+    new_root = (_Recorded if record else VJPNode).new_root
     mode: Any = forward_only() if reference else open_layers() if record else (
         contextlib.nullcontext())
     with trace_stack.new_trace() as t, mode as m:
-        roots = [node_type.new_root() if integers or _floating(a) else None for a in arrays]
-        boxed = _rebuild(params, iter([a if r is None else new_box(a, t, r)
-                                       for a, r in zip(arrays, roots)]))
+        roots = [new_root() if integers or _floating(a) else None for a in arrays]
+        boxed = _rebuild(params, map(lambda a, r: a if r is None else new_box(a, t, r),
+                                     arrays, roots))
         try:
             out = f(boxed, *args)
         except (TypeError, AttributeError, ValueError) as e:

@@ -204,3 +204,15 @@ def test_python_ints_as_params_and_as_the_value_of_f(method):
     assert float(mf.grad(lambda x: x * x, method=method)(3)) == pytest.approx(6.0, rel=1e-8)
     value, g = mf.value_and_grad(lambda p: 3, method=method)({"w": 2, "v": onp.ones(2)})
     assert value == 3 and float(g["w"]) == 0.0 and g["v"].tolist() == [0.0, 0.0]
+
+
+def test_reverse_pass_of_a_parameter_itself_a_diamond_and_a_constant():
+    # f's value the parameter itself; a parameter reaching the value along two paths that
+    # meet again (the edge count of the node where they meet); a value not traced at all
+    w = onp.array(0.7)
+    assert float(mf.grad(lambda p: p)(w)) == 1.0
+    both = mf.grad(lambda p: (mf.np.sin(p["w"]) * mf.np.cos(p["w"])).sum() ** 2)(
+        {"w": onp.array([0.3, -1.2])})["w"]
+    s, c = onp.sin([0.3, -1.2]), onp.cos([0.3, -1.2])
+    onp.testing.assert_allclose(both, 2 * (s * c).sum() * (c * c - s * s), rtol=1e-14)
+    assert mf.grad(lambda p: 3.0)({"w": onp.ones(2)})["w"].tolist() == [0.0, 0.0]

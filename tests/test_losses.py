@@ -95,3 +95,21 @@ def test_loss_base_requires_forward_and_repr():
     with pytest.raises(NotImplementedError, match="Mine"):
         Mine()(1.0, 1.0)
     assert repr(mf.SumSquaresError()) == "SumSquaresError()"
+
+
+@pytest.mark.parametrize("dtype, small, large", [(onp.float64, 1e153, 1e155),
+                                                 (onp.float32, 1e18, 1e20)])
+def test_softmax_cross_entropy_of_logits_either_side_of_the_square_overflow(dtype, small, large):
+    # below |x| ~ sqrt(float max) the labelled path skips errstate (x - max(x) cannot
+    # overflow); above it the guarded path runs: both give the exact value, and its gradient,
+    # without a warning (the suite turns warnings into errors)
+    for m in (small, large):
+        y = onp.array([[m, -m], [0.0, 1.0]], dtype=dtype)
+        t = onp.array([1, 1])
+        value, g = mf.value_and_grad(lambda p: F.softmax_cross_entropy(p, t))(y)
+        assert value.dtype == dtype and float(value) == pytest.approx(m, rel=1e-6)  # (2m + ~0.31)/2
+        onp.testing.assert_allclose(g[0], [0.5, -0.5], rtol=1e-6)
+    with pytest.raises(mf.NonFiniteError, match="overflows"):
+        F.softmax_cross_entropy(onp.array([[1e308, -1e308]], dtype=onp.float64), [1])
+    with pytest.raises(mf.NonFiniteError, match="NaN or infinite"):
+        F.softmax_cross_entropy(onp.array([[onp.inf, 0.0]]), [1])

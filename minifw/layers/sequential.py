@@ -21,7 +21,7 @@ from minifw.functions import _float
 from minifw.layers.base import Layer, Params
 from minifw.ops import Op, chain_grads, mode, open_layers, recording
 from minifw.tape import _rebuild
-from minifw.tree import flat, tree_map
+from minifw.tree import flat
 
 
 def chainable(layer: Layer) -> bool:
@@ -103,9 +103,9 @@ EMPTY: dict[str, Any] = {}
 
 def _run(model: Sequential, tree: Params, x: Any, calls: list[Any],
          m: modes.Mode | None) -> Any:
-    """``model``'s forward pass on plain arrays, each op call appended to ``calls``: a layer
-    that is one op runs it directly, any other layer is called while recording (in the mode
-    ``m``, at its path)."""
+    """``model``'s forward pass on plain arrays (``tree``, ``x``), each op call appended to
+    ``calls``: a layer that is one op runs it directly, any other layer is called while
+    recording (in the mode ``m``, at its path)."""
     for key, layer in zip(model._keys, model.layers):
         p = tree.get(key, EMPTY)
         if layer.one_op():
@@ -113,7 +113,7 @@ def _run(model: Sequential, tree: Params, x: Any, calls: list[Any],
                 x = _float(x)
             layer.check(p, x)
             op = layer.op
-            args = (x, *[getval(p[k]) for k in layer.param_names])
+            args = (x, *[p[k] for k in layer.param_names])
             options = layer.options()
             x = op.forward(*args, **options)  # type: ignore[union-attr]
             calls.append((op, args, options, x))
@@ -121,8 +121,7 @@ def _run(model: Sequential, tree: Params, x: Any, calls: list[Any],
             if m is not None:
                 m.path.append(key)
             try:  # its ops (or itself, a backward's op) record
-                x = (_run(layer, p, x, calls, m) if type(layer) is Sequential
-                     else layer(tree_map(getval, p), x))
+                x = _run(layer, p, x, calls, m) if type(layer) is Sequential else layer(p, x)
             finally:
                 if m is not None:
                     m.path.pop()
@@ -130,8 +129,9 @@ def _run(model: Sequential, tree: Params, x: Any, calls: list[Any],
 
 
 def _forward(x: Any, *arrays: Any, model: Sequential, tree: Params, calls: list[Any]) -> Any:
+    # autograd hands the op its arguments unboxed: the layers see (and check) plain arrays
     with recording() as r:
-        y = _run(model, tree, x, r.calls, modes.active())
+        y = _run(model, _rebuild(tree, iter(arrays)), x, r.calls, modes.active())
     calls.append(r.calls)
     return y
 
