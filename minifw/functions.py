@@ -353,8 +353,9 @@ class LossOp(Op):
         self.values, self.reduce = values, reduce
 
         def forward(y: Array, t: Array) -> Array:
-            v = values(y, t, 1 if onp.ndim(y) > 1 else 0).sum()
-            return v / _batch_size(y) if reduce == "mean" else v
+            shape = y.shape if type(y) is onp.ndarray else onp.shape(y)
+            v = values(y, t, 1 if len(shape) > 1 else 0).sum()
+            return v / (shape[0] if len(shape) > 1 else 1) if reduce == "mean" else v
 
         super().__init__(name, forward, vjp, vjp_t)
 
@@ -388,7 +389,8 @@ def _finite_loss(value: Array, name: str, y: Array, t: Array) -> Array:
 
 
 def _batch_size(y: Array) -> int:
-    return 1 if onp.ndim(y) <= 1 else onp.shape(y)[0]
+    shape = y.shape if type(y) is onp.ndarray else onp.shape(y)
+    return 1 if len(shape) <= 1 else shape[0]
 
 
 def _checked(loss: LossOp, y: Array, t: Array,
@@ -460,6 +462,9 @@ def one_hot_targets(y: Array, t: Array, name: str) -> Array:
     return onp.eye(classes, dtype=getval(y).dtype)[check_labels(t_val, classes, name)]
 
 
+_INT64 = onp.dtype(onp.int64)
+
+
 def check_labels(labels: Any, classes: int, name: str) -> onp.ndarray:
     """``labels`` as int64 if they are whole numbers in ``[0, classes)``; else ``ValueError``.
 
@@ -468,12 +473,14 @@ def check_labels(labels: Any, classes: int, name: str) -> onp.ndarray:
     >>> check_labels([2.0, 0], 3, "loss")
     array([2, 0])
     """
-    labels = onp.asarray(labels)
-    if labels.dtype.kind in "iu" and labels.size:
-        # one reduction: seen as unsigned, a negative label is larger than any class
+    labels = labels if type(labels) is onp.ndarray else onp.asarray(labels)
+    if labels.dtype is _INT64 and labels.size:  # the common case, in one reduction:
+        if labels.view(onp.uint64).max() < classes:  # unsigned, a negative label is huge
+            return labels
+    elif labels.dtype.kind in "iu" and labels.size:
         unsigned = labels.view(f"u{labels.itemsize}") if labels.dtype.kind == "i" else labels
         if int(onp.maximum.reduce(unsigned, axis=None)) < classes:
-            return labels if labels.dtype == onp.int64 else labels.astype(onp.int64)
+            return labels.astype(onp.int64)
     whole = labels.dtype.kind in "iu" or (
         labels.dtype.kind == "f" and bool(onp.all(onp.isfinite(labels)))
         and bool(onp.all(labels == onp.round(labels)))
