@@ -89,6 +89,12 @@ def _as_leaf(a: Any) -> Any:
     return a if a.dtype.kind == "f" else a.astype(onp.float64) if a.dtype.kind in "biu" else None
 
 
+def _array(g: Any) -> Any:
+    # a scalar parameter's gradient (a float or NumPy scalar) as a 0-d array, as central
+    # differences give it; a box (an outer trace's, for second derivatives) as it is
+    return g if type(g) is onp.ndarray or isbox(g) else onp.asarray(g)
+
+
 def _floating(a: Any) -> bool:
     return isbox(a) or onp.asarray(a).dtype.kind == "f"
 
@@ -160,8 +166,8 @@ class Tape:
         if track:
             for summed, _ in grads.values():
                 self._track(summed)
-        out = (grads[r][0] if r in grads else onp.zeros(onp.shape(a)) if r is None else
-               onp.zeros_like(a) for r, a in zip(self.roots, self.arrays))
+        out = (_array(grads[r][0]) if r in grads else onp.zeros(onp.shape(a)) if r is None
+               else onp.zeros_like(a) for r, a in zip(self.roots, self.arrays))
         tree = _rebuild(self.params, out)
         if isinstance(g, float) and g == 1.0:
             self._gradient = tree

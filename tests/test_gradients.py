@@ -216,3 +216,16 @@ def test_reverse_pass_of_a_parameter_itself_a_diamond_and_a_constant():
     s, c = onp.sin([0.3, -1.2]), onp.cos([0.3, -1.2])
     onp.testing.assert_allclose(both, 2 * (s * c).sum() * (c * c - s * s), rtol=1e-14)
     assert mf.grad(lambda p: 3.0)({"w": onp.ones(2)})["w"].tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("x", [3, 3.0, onp.float64(3.0), onp.array(3.0), onp.float32(3.0),
+                               onp.array([3.0]), onp.array([1, 2])], ids=repr)
+def test_the_three_sources_give_the_same_type_shape_and_dtype(x):
+    # a scalar parameter's gradient is a 0-d array from every source (autograd alone would
+    # give a float or a NumPy scalar), in the parameter's float dtype
+    got = [mf.grad(lambda p: mf.np.sum(p ** 2), method=m)(x)
+           for m in ("autograd", "trace", "numerical")]
+    want = onp.asarray(2.0 * onp.asarray(x, dtype=onp.result_type(onp.asarray(x), 1.0)))
+    for g in got:
+        assert type(g) is onp.ndarray and g.shape == want.shape and g.dtype == want.dtype
+        onp.testing.assert_allclose(g, want, rtol=1e-6)
