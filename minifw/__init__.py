@@ -60,14 +60,15 @@ __version__ = "0.1.0"
 #: Names loaded on first use, from the module that holds them: the gradient checker and the
 #: files are not needed to build and train a model, and a third of ``import minifw``'s time
 #: went to them; ``minifw.testing`` imports hypothesis, ``minifw.book`` is for the book's
-#: readers. (No module here shares a name it holds, as ``minifw.summary`` does: importing
-#: such a module would replace the name by the module.)
+#: readers. The modules themselves are names too (``mf.gradcheck.check_grads``). (No module
+#: here shares a name it holds, as ``minifw.summary`` does: importing such a module would
+#: replace the name by the module.)
 _LAZY = {
     "check_grads": "gradcheck", "check_layer": "gradcheck", "assert_grads_close": "gradcheck",
     "GradCheckReport": "gradcheck", "GradCheckRow": "gradcheck",
     "load": "files", "save": "files",
     "SavedModel": "modelfile", "load_model": "modelfile", "save_model": "modelfile",
-    "testing": None, "book": None,
+    "testing": None, "book": None, "gradcheck": None, "files": None, "modelfile": None,
 }
 
 

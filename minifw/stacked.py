@@ -11,8 +11,11 @@ forward passes:
 2. **Samples are independent** after a ``per_sample`` call: ``f`` is the mean of per-sample
    losses, so a move's effect is the sum of its effects on each sample, and a batch of
    perturbed samples ("rows", any number of them) goes through the rest of the chain in one
-   call per op.
-3. **A weight of** :data:`~minifw.functions.AFFINE` **moves one column along a line.** Moving
+   call per op. Of NumPy's own functions (a layer's forward pass written with ``minifw.np``,
+   traced), an elementwise ufunc whose other arguments broadcast over the batch and a product
+   ``x @ W`` with a matrix keep samples apart too: that is what they are.
+3. **A weight of** :data:`~minifw.functions.AFFINE` (or of NumPy's ``x @ W``, an affine call
+   with ``b = 0``) **moves one column along a line.** Moving
    ``W[i, j]`` by ``s`` moves sample ``b``'s output column ``j`` by ``s x[b, i]``: for every
    ``i``, sample ``b`` travels the same line ``z[b] + d e_j``. Each line's loss ``G(d)`` is
    evaluated at ``d = +-1/3, +-2/3, +-1`` times the largest move any ``i`` needs; its odd part
@@ -93,7 +96,26 @@ def _steps(w: onp.ndarray, h: float, relative: bool) -> onp.ndarray:
 
 
 def _samplewise(call: Call) -> bool:
-    return call.op is not None and call.op.samplewise(call.options)
+    """Whether sample ``b`` of the call's output depends only on sample ``b`` of its running
+    value: a minifw op says so itself; of NumPy's functions (a layer written with
+    ``minifw.np``), an elementwise ufunc whose other arguments have fewer axes (so they
+    broadcast over the batch), and a matrix product with a matrix, are."""
+    if call.op is not None:
+        return call.op.samplewise(call.options)
+    fun, args = call.fun, call.args
+    if call.options or not args:
+        return False
+    axes = onp.ndim(args[0])
+    if isinstance(fun, onp.ufunc) and fun.signature is None and fun.nout == 1:
+        return axes >= 1 and all(onp.ndim(a) < axes for a in args[1:])
+    return _product(call) and axes >= 2
+
+
+def _product(call: Call) -> bool:
+    """Whether the call is NumPy's ``x @ W`` (``matmul`` or ``dot``) with ``W`` a matrix: linear
+    in ``W`` as :data:`~minifw.functions.AFFINE` is."""
+    return (call.op is None and (call.fun is onp.matmul or call.fun is onp.dot)
+            and len(call.args) == 2 and not call.options and onp.ndim(call.args[1]) == 2)
 
 
 def on_rows(call: Call, Z: Any, samples: onp.ndarray) -> Any:
@@ -164,8 +186,8 @@ class Engine:
         grads = [onp.zeros(onp.shape(a)) for a in self.arrays]
         done: set[int] = set()
         for k, c in enumerate(self.calls):
-            if (c.op is AFFINE and onp.ndim(c.args[0]) == 2 and self.rows_after[k]
-                    and c.params.keys() & {1, 2}):
+            if ((c.op is AFFINE or _product(c)) and onp.ndim(c.args[0]) == 2
+                    and self.rows_after[k] and c.params.keys() & {1, 2}):
                 W, b = self.lines(k)
                 for at, g in ((1, W), (2, b)):
                     if at in c.params:
@@ -248,11 +270,15 @@ class Engine:
 
     def lines(self, k: int) -> tuple[onp.ndarray, onp.ndarray]:
         """Central differences of the ``W`` and ``b`` of the affine call ``k`` (``x`` 2-D),
-        one fitted line per sample and output column (see the module docstring)."""
+        one fitted line per sample and output column (see the module docstring); a product
+        ``x @ W`` is the affine call without ``b`` (its ``b``'s, returned, are not used)."""
         c = self.calls[k]
-        x, W, b = (onp.asarray(a) for a in c.args[:3])
+        x, W = (onp.asarray(a) for a in c.args[:2])
         z = onp.asarray(c.out)
         N, J = z.shape
+        # a product is the affine call with b = 0 (whose steps still set each line's least
+        # extent, as an affine call's do)
+        b = onp.asarray(c.args[2]) if c.op is AFFINE else onp.zeros(J, dtype=W.dtype)
         sW, sb = _steps(W, self.h, self.relative), _steps(b, self.h, self.relative)
         x64 = x.astype(onp.float64)
         # the largest move of line (n, j): max_i |s_ij x_ni| <= max_i |x_ni| max_i |s_ij|

@@ -50,3 +50,13 @@ def test_the_training_block_and_summary_keep_their_names_after_their_modules_loa
     code = ("import minifw.summary, minifw.training, minifw as mf; "
             "assert callable(mf.summary) and mf.training is mf.modes.training")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_lazy_modules_are_attributes_in_a_fresh_interpreter():
+    # ``mf.gradcheck`` and the other modules loaded on first use, before anything imports them
+    code = ("import minifw as mf; print(mf.gradcheck.check_grads is mf.check_grads, "
+            "mf.files.save is mf.save, mf.modelfile.load_model is mf.load_model, "
+            "mf.testing.__name__, mf.book.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True).stdout.split()
+    assert out == ["True", "True", "True", "minifw.testing", "minifw.book"]

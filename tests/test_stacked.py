@@ -107,12 +107,45 @@ class ElementwiseSwish(mf.Layer):
         return SWISH(x)
 
 
+class NumpyAffine(Affine):
+    """``x @ W + b`` and a ReLU, all NumPy's own calls (no backward): the product's weight on
+    fitted lines, as an affine op's, with kinks on them."""
+
+    backward = None
+    per_sample = False
+
+    def forward(self, params, x):
+        return np.maximum(x @ params["W"] + params["b"], 0.0)
+
+
+class NumpyDotScale(Affine):
+    """``np.dot`` with a matrix, then a product with data aligned with the batch (the same
+    number of axes: not elementwise over samples, so the rest runs on whole batches)."""
+
+    backward = None
+    per_sample = False
+
+    def forward(self, params, x):
+        scale = onp.linspace(0.5, 1.5, x.shape[0] * x.shape[1]).reshape(x.shape)
+        return np.tanh(np.dot(x, params["W"])) * scale + params["b"]
+
+
+class NumpyCentre(mf.Layer):
+    """Centre's batch statistics in NumPy's own calls: a mean over samples ends the rows."""
+
+    def forward(self, params, x):
+        return x - np.mean(x, axis=0)
+
+
 USERS = {
     "own backward, per sample": (Swish(), True),
     "own elementwise op": (ElementwiseSwish(), True),
     "own parameters and backward": (Affine(5, 5), True),
     "batch statistics": (Centre(), True),
     "no backward": (ForwardOnly(), True),
+    "NumPy product, bias and maximum": (NumpyAffine(5, 5), True),
+    "NumPy dot, then data of the batch's shape": (NumpyDotScale(5, 5), True),
+    "NumPy batch statistics": (NumpyCentre(), False),
 }
 
 
@@ -142,7 +175,8 @@ def _cast(tree, dtype):
 
 @pytest.mark.parametrize("dtype", [onp.float64, onp.float32])
 @pytest.mark.parametrize("layer", [mf.Linear(4, 3), mf.Sequential(mf.Linear(4, 3), mf.Tanh()),
-                                   Swish(), Centre(), mf.Softmax()], ids=repr)
+                                   Swish(), Centre(), mf.Softmax(), NumpyAffine(4, 3),
+                                   NumpyDotScale(4, 4)], ids=repr)
 def test_the_input_and_parameters_of_check_layers_objective(layer, dtype):
     # check_layer's scalar: sum(layer(p, x) * G), differentiated in {"x": x, **params}
     rng = onp.random.default_rng(3)
@@ -235,3 +269,32 @@ def test_the_probe_gives_f_at_moved_points_and_along_lines():
         idx = (0,) * a.ndim
         want = mf.numerical.evaluate_at(lambda p: f(p, x, t), params, a, idx, a[idx] + 0.7)
         assert probe.at(a, idx, a[idx] + 0.7) == pytest.approx(float(want), rel=1e-14)
+
+
+def test_numpys_own_calls_that_keep_samples_apart():
+    # of NumPy's functions in a chain: an elementwise ufunc whose other arguments broadcast
+    # over the batch, and a product with a matrix, keep samples apart; data shaped like the
+    # batch, a mean over it, or a product with a vector do not
+    from minifw.stacked import _product, _samplewise
+    from minifw.tape import trace
+
+    x, W, b = onp.ones((3, 4)), onp.ones((4, 2)), onp.ones(2)
+    data = onp.ones((3, 2))
+    cases = {
+        (lambda p: np.sum(np.tanh(x @ p["W"] + p["b"]) * 2.0)): [True, True, True, True, False],
+        (lambda p: np.sum(np.dot(x, p["W"]) * data)): [True, False, False],
+        (lambda p: np.sum(np.mean(x @ p["W"], axis=0))): [True, False, False],
+        (lambda p: np.sum(x @ p["v"])): [False, False],
+    }
+    for f, want in cases.items():
+        node = trace(f, {"W": W, "b": b, "v": onp.ones(4)}, record=True).end
+        got = []
+        while node is not None and node.fun is not None:
+            parent = next((q for q, at in zip(node.parents, node.argnums) if at == 0),
+                          node.parents[0])
+            call = mf.tape.Call(node.fun.fun, None, list(node.args), node.options, node.out)
+            got.append(_samplewise(call))
+            node = parent
+        assert got[::-1] == want, (got[::-1], want)
+    assert _product(mf.tape.Call(onp.matmul, None, [x, W], {}, x @ W))
+    assert not _product(mf.tape.Call(onp.matmul, None, [x, onp.ones(4)], {}, x @ onp.ones(4)))
