@@ -363,8 +363,9 @@ class Probe:
     what a gradient checker evaluates again and again.
 
     ``at(leaf, index, moved)`` is ``f`` with ``leaf[index]`` set to ``moved``; ``line(leaf,
-    u)(s)`` is ``f(leaf + s u)`` (for an affine call's argument, by its linearity: one product
-    per line). ``leaf`` is one of the arrays of the tree the probe was made on.
+    u)(s)`` is ``f(leaf + s u)`` (for an argument of an affine call or of ``x @ W``, by its
+    linearity: one product per line). ``leaf`` is one of the arrays of the tree the probe was
+    made on.
 
     >>> import numpy as onp, minifw as mf
     >>> model = mf.Sequential(mf.Linear(2, 3), mf.Tanh(), mf.Linear(3, 2))
@@ -414,8 +415,8 @@ class Probe:
         as ``outer(v, w)``, for a matrix)."""
         k, at = self.where[id(leaf)]
         c = self.engine.calls[k]
-        if c.op is AFFINE and onp.ndim(c.args[0]) == 2:
-            x, W, _ = c.args[:3]
+        if (c.op is AFFINE or _product(c)) and onp.ndim(c.args[0]) == 2:
+            x, W = c.args[:2]
             if at == 1:
                 du = onp.outer(x @ factors[0], factors[1]) if factors is not None else x @ u
             else:

@@ -271,6 +271,28 @@ def test_the_probe_gives_f_at_moved_points_and_along_lines():
         assert probe.at(a, idx, a[idx] + 0.7) == pytest.approx(float(want), rel=1e-14)
 
 
+def test_the_probe_along_lines_of_numpys_product():
+    # x @ W written with minifw.np: lines of x, of W (also given as an outer product) and of
+    # the bias after it, each f(leaf + s u) as f itself computes it
+    layer = NumpyAffine(3, 4)
+    rng = onp.random.default_rng(6)
+    tree = {"x": rng.standard_normal((5, 3)), **layer.init(rng)}
+    G = rng.standard_normal((5, 4))
+
+    def f(p):
+        return mf.gradcheck.COTANGENT(layer({"W": p["W"], "b": p["b"]}, p["x"]), G)
+
+    probe = Probe.of(f, tree, ())
+    for name, a in tree.items():
+        u = rng.standard_normal(a.shape)
+        moved = {k: v + 0.3 * u if k == name else v for k, v in tree.items()}
+        assert probe.line(a, u)(0.3) == pytest.approx(float(f(moved)), rel=1e-13)
+    v, w = rng.standard_normal(3), rng.standard_normal(4)
+    moved = {**tree, "W": tree["W"] + 0.3 * onp.outer(v, w)}
+    assert probe.line(tree["W"], onp.outer(v, w), (v, w))(0.3) == pytest.approx(
+        float(f(moved)), rel=1e-13)
+
+
 def test_numpys_own_calls_that_keep_samples_apart():
     # of NumPy's functions in a chain: an elementwise ufunc whose other arguments broadcast
     # over the batch, and a product with a matrix, keep samples apart; data shaped like the
