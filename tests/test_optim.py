@@ -339,3 +339,43 @@ def test_step_refuses_a_loss_that_is_not_finite_with_nothing_changed(bad):
 def test_step_refuses_an_unknown_method():
     with pytest.raises(ValueError, match="method must be one of"):
         optim.SGD().step(_f, *_regression(onp.random.default_rng(0)), method="symbolic")
+
+
+@pytest.mark.parametrize("make", [optim.SGD, optim.Momentum, optim.AdaGrad, optim.RMSProp,
+                                  optim.Adam, lambda lr: optim.Momentum(lr, nesterov=True)])
+def test_the_rules_temporaries_are_reused_and_never_the_state(make):
+    # each path's scratch arrays (the rule's temporaries) are the same arrays step after step,
+    # and no array of opt.state is one of them; the values are those of fresh temporaries
+    rng = onp.random.default_rng(1)
+    shape = (40, 30)
+    params = {"w": rng.standard_normal(shape)}
+    opt, fresh = make(lr=0.01), make(lr=0.01)
+    twin = {"w": params["w"].copy()}
+    seen = []
+    for _ in range(4):
+        g = {"w": rng.standard_normal(shape)}
+        opt.update(params, g)
+        fresh._scratch.clear()  # a twin that makes every temporary anew
+        fresh.update(twin, {"w": g["w"].copy()})
+        assert onp.array_equal(params["w"], twin["w"])
+        pool = opt._scratch["w"]
+        seen.append({k: id(v) for k, v in pool.items()})
+        assert not {id(v) for v in opt.state.get("w", {}).values()} & set(seen[-1].values())
+    # (Momentum's first step has no kept v to scale: its temporary comes with the second)
+    assert seen[1] and all(s == seen[1] for s in seen[1:])
+
+
+def test_a_state_of_another_dtype_is_scaled_as_before():
+    # a kept state array that is not of the step's dtype (parameters cast to float32 after
+    # some steps) takes the plain product, not the float32 scratch array
+    p64 = {"w": onp.array([1.0, -2.0])}
+    opt = optim.Momentum(lr=0.1)
+    opt.update(p64, {"w": onp.array([0.3, 0.7])})
+    p32 = {"w": p64["w"].astype(onp.float32)}
+    v = opt.state["w"]["v"].copy()
+    g = onp.array([0.5, -0.25], dtype=onp.float32)
+    opt.update(p32, {"w": g})
+    # in float64, then rounded to float32, as the subtraction into the float32 v computes it
+    want = p64["w"].astype(onp.float32) + (0.9 * v - onp.multiply(g, 0.1)).astype(onp.float32)
+    assert p32["w"].dtype == onp.float32
+    onp.testing.assert_array_equal(p32["w"], want)
