@@ -229,8 +229,10 @@ class Optimizer:
     changed in place, so a refused step leaves it as it was), ``lr`` this step's learning
     rate, and ``delta`` the change of the parameter (it may be one of the state's new arrays).
     The arrays of ``opt.state`` are the optimizer's own: two steps later they are reused for
-    new values, so copy what you keep. ``decoupled = True`` applies ``weight_decay`` beside the rule
-    (AdamW) instead of adding it to the gradient.
+    new values, so copy what you keep. The rules' temporaries are up to two scratch arrays per
+    parameter array (``state.scratch(name, like)``), kept between steps: memory for speed.
+    ``decoupled = True`` applies ``weight_decay`` beside the rule (AdamW) instead of adding it
+    to the gradient.
 
     Arguments:
         lr: the learning rate, or a schedule ``lr(t)`` of the step count ``t`` (from 0).
