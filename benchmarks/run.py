@@ -40,6 +40,7 @@ from typing import Any
 import numpy as onp
 from baselines import (
     HandNet,
+    HandRule,
     TorchNet,
     loop_numerical_gradient,
     torch_available,
@@ -180,8 +181,9 @@ def network(widths: list[int], batch: int, rng: onp.random.Generator, activation
 
 def train_steps(mode: Mode, rng: onp.random.Generator, torch: Any) -> list[Figure]:
     """Gradient + SGD update by ``opt.step(f, params, x, t)`` against hand-written NumPy, on
-    every road: the plain lambda, a user's layer in the chain, float32, a deep thin network;
-    and against PyTorch eager.
+    every road: the plain lambda, a user's layer in the chain, float32, a deep thin network,
+    Adam instead of SGD (against the book's Adam, after the gradient by hand: in a training
+    step the gradient's arrays come and go between updates); and against PyTorch eager.
 
     Each is measured ``mode.repeats`` times on freshly made networks: the ratio of two steps
     of a few hundred microseconds moves by up to 15% with where the arrays lie in memory
@@ -200,6 +202,9 @@ def train_steps(mode: Mode, rng: onp.random.Generator, torch: Any) -> list[Figur
          {"dtype": onp.float32}),
         ("deep", f"deep thin network 64-(32x{mode.depth})-10, batch 32: minifw / NumPy",
          "<= 1.3", deep, 32, {}),
+        ("adam", f"training step with Adam, {mode.inputs}-{2 * mode.hidden}-10, batch "
+                 f"{mode.batch}: minifw / hand-written NumPy with the book's Adam",
+         "<= 1.15", [mode.inputs, 2 * mode.hidden, 10], mode.batch, {"adam": True}),
     ]
     figures = []
     for key, name, goal, widths, batch, kw in roads:
@@ -228,12 +233,18 @@ def _median_figure(fig: Figure, reps: list[dict[str, float]], peer: str) -> Figu
 def _step_once(widths: list[int], batch: int, rng: onp.random.Generator, kw: dict[str, Any],
                torch: Any) -> dict[str, float]:
     """Median seconds per step of minifw and its peer, on newly made arrays."""
+    kw = dict(kw)
+    adam = kw.pop("adam", False)
     _, params, f, x, t = network(widths, batch, rng, **kw)
-    opt = mf.optim.SGD(lr=0.01)
+    opt = mf.optim.Adam(lr=1e-4) if adam else mf.optim.SGD(lr=0.01)
     contenders: dict[str, Callable[[], Any]] = {"minifw": lambda: opt.step(f, params, x, t)}
     if torch is None:
         hand = HandNet(params)
-        contenders["NumPy"] = lambda: hand.step(x, t, 0.01)
+        if adam:  # the gradient by hand, then the book's Adam on the same arrays
+            rule = HandRule("adam", lr=1e-4)
+            contenders["NumPy"] = lambda: rule.update(hand.arrays(), hand.gradient(x, t)[1])
+        else:
+            contenders["NumPy"] = lambda: hand.step(x, t, 0.01)
     else:
         net = TorchNet(torch, params, 0.01)
         tx, tt = torch.from_numpy(x), torch.from_numpy(t)
