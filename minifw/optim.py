@@ -195,10 +195,10 @@ class _StepState(dict):  # type: ignore[type-arg]
     from ``spare``, the arrays its state held two steps ago (no one else holds them).
 
     Reusing them matters: a large array made anew every step while the last one is still
-    held gets fresh pages from the system each time, which cost more than the rule (Adam's
-    rule on a 784x50 array: 460 us with fresh temporaries, 180 us in reused ones, the same
-    bits). For the same reason the rule's temporaries are ``scratch`` arrays, the path's own,
-    reused step after step and never part of the state.
+    held gets fresh pages from the system each time, which cost more than the rule. For the
+    same reason the rule's temporaries are ``scratch`` arrays, the path's own, reused step
+    after step and never part of the state (an Adam training step of 784-100-10, batch 100:
+    2285 us with fresh temporaries, 1635 us with these, the same bits).
     """
 
     __slots__ = ("spare", "pool")
