@@ -258,20 +258,29 @@ def test_arrays_are_bounded(x):
     assert 1 <= x.ndim <= 3 and max(x.shape) <= 4 and onp.all(onp.abs(x) <= 3)
 
 
-def test_check_layer_never_hands_the_layer_the_callers_arrays():
+@pytest.mark.parametrize("tuple_input", [False, True])
+def test_check_layer_never_hands_the_layer_the_callers_arrays(tuple_input):
+    # issue 15, item 12: the layer's first call got the caller's params, and then its x
+    def scribble(a):
+        a = getattr(a, "_value", a)
+        if isinstance(a, onp.ndarray) and a.flags.writeable:
+            a.flat[0] = 99.0  # a layer that scribbles on its params and inputs
+
     class Mutating(mf.Layer):
         def init(self, rng):
             return {"w": onp.ones(2)}
 
         def forward(self, params, x):
-            getval = getattr(params["w"], "_value", params["w"])
-            if isinstance(getval, onp.ndarray) and getval.flags.writeable:
-                getval[0] = 99.0  # a layer that scribbles on its params
-            return x * params["w"]
+            scribble(params["w"])
+            for a in x if tuple_input else (x,):
+                scribble(a)
+            return (x[0] + x[1] if tuple_input else x) * params["w"]
 
     params = {"w": onp.ones(2)}
-    mf.check_layer(Mutating(), onp.ones((3, 2)), params)
+    x = (onp.ones((3, 2)), onp.ones((3, 2))) if tuple_input else onp.ones((3, 2))
+    mf.check_layer(Mutating(), x, params)
     assert params["w"].tolist() == [1.0, 1.0]
+    assert all((a == 1.0).all() for a in (x if tuple_input else (x,)))
 
 
 def test_check_layer_runs_a_chain_of_layers_on_the_stacked_engine_not_the_loop():

@@ -80,9 +80,9 @@ def check_layer(
     if set(names) & set(params):
         raise ValueError(f"check_layer: the layer has a parameter named {names[0]!r}, the "
                          "input's name")
-    params = _copy(params)  # the layer never sees the caller's arrays
+    params = _copy(params)  # the layer never sees the caller's arrays, params or inputs
     inputs = [_copy(a) for a in (x if isinstance(x, tuple) else (x,))]
-    y = layer(params, x if not isinstance(x, tuple) else tuple(inputs))
+    y = layer(params, tuple(inputs) if isinstance(x, tuple) else inputs[0])
     outputs = y if isinstance(y, tuple) else (y,)
     G = _cotangents(outputs, cotangent, gen)
 
