@@ -537,6 +537,14 @@ def fmt_seconds(s: float | None) -> str:
     return f"{s * 1e6:.0f} us" if s < 1e-3 else f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
 
 
+def print_verdicts(figures: list[Figure]) -> None:
+    """Print a line per figure: its ratio, its goal, the verdict and its name."""
+    for fig in figures:
+        ratio = "-" if fig.ratio is None else f"{fig.ratio:.3g}"
+        verdict = "skipped" if fig.passed is None else "pass" if fig.passed else "FAIL"
+        print(f"{ratio:>8}  {fig.goal:<8} {verdict:<7} {fig.name}")
+
+
 def report(mode: Mode, figures: list[Figure], checks: list[str], env: list[str],
            load: tuple[str, str], argv: list[str], plot_name: str) -> str:
     """The text of RESULTS.md."""
@@ -629,6 +637,10 @@ def main(argv: list[str] | None = None) -> int:
     import startup  # imports this module's names itself, as conv does
 
     figures.append(startup.import_figure(mode))
+    say("saving and loading parameters")
+    import files  # imports this module's names itself, as conv does
+
+    figures += files.file_figures(mode, rng)
     say("the checker on a user's layer")
     import checker  # imports this module's names itself, as conv does
 
@@ -643,10 +655,7 @@ def main(argv: list[str] | None = None) -> int:
               "(minifw.gradcheck.default_tolerances)"]
     text = report(mode, figures, checks, environment(torch, torch_note), (load_start, load_end),
                   argv, "scaling.png")
-    for fig in figures:
-        ratio = "-" if fig.ratio is None else f"{fig.ratio:.3g}"
-        verdict = "skipped" if fig.passed is None else "pass" if fig.passed else "FAIL"
-        print(f"{ratio:>8}  {fig.goal:<8} {verdict:<7} {fig.name}")
+    print_verdicts(figures)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "RESULTS.md").write_text(text)

@@ -15,6 +15,7 @@ import numpy as onp
 import pytest
 
 import minifw as mf
+from minifw.tree import leaves
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -40,7 +41,8 @@ def test_the_smoke_run_writes_results_and_the_plot(tmp_path):
                    "check_layer full mode", "Conv2D forward + backward", "per-position loop",
                    "digits CNN", "numerical gradient of a small CNN", "import minifw",
                    "Adam.update", "SGD.update", "fit with Adam", "as a Layer in minifw.np",
-                   "as an mf.primitive"):
+                   "as an mf.primitive", "mf.save / numpy.savez + fsync",
+                   "mf.load / numpy.load"):
         assert figure in text, figure
     assert text.count("| skipped |") == 5  # the PyTorch peers: three, and conv2d in 2 dtypes
     assert "the digits CNN's test accuracy" in text
@@ -57,6 +59,19 @@ def test_the_import_figure_reads_the_cumulative_times_of_importtime(bench):
             "import time:       3 |      1000 |     autograd\n"
             "import time:       2 |      1500 | minifw\n")
     assert startup._cumulative(text) == {"numpy": 0.0009, "autograd": 0.001, "minifw": 0.0015}
+
+
+def test_the_file_peers_write_and_read_the_arrays_minifw_does(bench, tmp_path):
+    files = importlib.import_module("files")
+    params = files.parameter_tree(3, 4, onp.random.default_rng(0))
+    arrays = dict(leaves(params))
+    assert list(arrays) == ["0.W", "0.b", "1.W", "1.b"] and arrays["1.W"].shape == (4, 3)
+    ours, theirs = str(tmp_path / "minifw.npz"), str(tmp_path / "numpy.npz")
+    files._agree(params, arrays, ours, theirs)  # each reads the other's file as the same arrays
+    assert files.numpy_load(theirs).keys() == arrays.keys()
+    arrays["1.b"] = arrays["1.b"] + 1.0
+    with pytest.raises(AssertionError, match="the same arrays"):
+        files._agree(params, arrays, ours, theirs)
 
 
 def test_the_thread_count_given_to_pytorch_is_numpys(bench, monkeypatch):
@@ -239,6 +254,9 @@ def fake_run(run, monkeypatch, missed: bool) -> None:
     import startup  # benchmarks/startup.py: the import figure
 
     monkeypatch.setattr(startup, "import_figure", lambda mode: figure)
+    import files  # benchmarks/files.py: save and load against NumPy's
+
+    monkeypatch.setattr(files, "file_figures", lambda mode, rng: [figure])
     import optimizers  # benchmarks/optimizers.py: the optimizers' updates
 
     monkeypatch.setattr(optimizers, "update_figures", lambda mode, rng: [figure])
